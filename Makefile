@@ -147,8 +147,8 @@ deps:
 
 # check: build everything, then run every test once.  SAN=1 runs the
 # same suite under ASan+UBSan.
-check: all $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_PLUGINS) $(TEST_TOOLS) \
-    $(BENCH_TOOLS) headers
+check: all $(OUT)/install/agentd $(UNIT_TESTS) $(INTEG_TESTS) \
+    $(TEST_PLUGINS) $(TEST_TOOLS) $(BENCH_TOOLS) headers
 	@OUT=$(OUT) SAN=$(SAN) tests/run $(UNIT_TESTS) $(INTEG_TESTS) \
 	    $(TEST_SCRIPTS)
 
@@ -180,6 +180,27 @@ clean:
 
 help:
 	@sed -n '2,16p' Makefile
+
+# ---- fuzz ----------------------------------------------------------------
+
+# fuzz: build the libFuzzer harnesses (clang), one per parser, into
+# $(OUT)/fuzz/.  Each tests/fuzz/fuzz-NAME.c is compiled together with
+# the sources listed in FUZZ_SRC_fuzz-NAME.  Run one with its dictionary
+# and seeds, for example:
+#   build/fuzz/fuzz-gguf -dict=tests/fuzz/gguf.dict -max_total_time=60 \
+#       CORPUS_DIR tests/fixtures/gguf/seeds
+FUZZ_CC     ?= clang
+FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+    -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN)
+FUZZ_NAMES  := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_SRC_fuzz-gguf := inference/gguf.c inference/types.c
+.PHONY: fuzz
+fuzz: $(patsubst %,$(OUT)/fuzz/%,$(FUZZ_NAMES))
+$(foreach h,$(FUZZ_NAMES),$(eval $(OUT)/fuzz/$(h): $(FUZZ_SRC_$(h))))
+$(OUT)/fuzz/%: tests/fuzz/%.c $(OBJ)/.flags
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC_$*) \
+	    $(LDLIBS)
 
 # ---- install -------------------------------------------------------------
 

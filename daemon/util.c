@@ -298,8 +298,8 @@ clock_wall_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int
-utf8_valid(const char *s, size_t len)
+size_t
+utf8_check(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
@@ -322,18 +322,24 @@ utf8_valid(const char *s, size_t len)
 			n = 3;
 			cp = c & 0x07;
 		} else
-			return 0;
+			return i;
 		if (len - i - 1 < n)
-			return 0;
+			return i;
 		for (size_t k = 1; k <= n; k++) {
 			if ((p[i + k] & 0xc0) != 0x80)
-				return 0;
+				return i;
 			cp = (cp << 6) | (p[i + k] & 0x3f);
 		}
 		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
 		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
+			return i;
 		i += n + 1;
 	}
-	return 1;
+	return len;
+}
+
+int
+utf8_valid(const char *s, size_t len)
+{
+	return utf8_check(s, len) == len;
 }

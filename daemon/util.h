@@ -119,5 +119,8 @@ uint64_t clock_wall_ns(void);
 /* Returns 1 if [s, s+len) is valid UTF-8 (no overlongs, surrogates or
  * code points past U+10FFFF), else 0. */
 int utf8_valid(const char *s, size_t len);
+/* Returns the offset of the first byte of [s, s+len) that does not start
+ * a valid UTF-8 sequence (as utf8_valid() judges), or len if none. */
+size_t utf8_check(const char *s, size_t len);
 
 #endif /* AGENTD_DAEMON_UTIL_H */
