@@ -474,7 +474,7 @@ conn_process_once(struct dmn_conn *c)
 	enum dmn_frame r;
 	const char *line;
 	size_t len;
-	uint64_t lineno;
+	uint64_t lineno, now = 0;
 	json_t *data;
 	int reads = 0, more = 1;
 
@@ -501,7 +501,10 @@ conn_process_once(struct dmn_conn *c)
 		r = dmn_framer_next(&c->framer, &line, &len, &lineno);
 		switch (r) {
 		case DMN_FRAME_LINE:
-			c->last_ms = clock_mono_ms();
+			/* A whole line is progress; one clock read per pass. */
+			if (now == 0)
+				now = clock_mono_ms();
+			c->last_ms = now;
 			dmn_session_line(&c->s, line, len);
 			break;
 		case DMN_FRAME_TOO_LONG:

@@ -48,6 +48,7 @@ struct run_view {
 static enum ctl_exit run_exec(struct ctl_ctx *ctx, int argc, char **argv);
 static void run_notify(const char *method, json_t *params, void *arg);
 static int run_number(const char *arg, long max, long *out);
+static void run_newline(struct run_view *v);
 
 const struct ctl_cmd ctl_cmd_run = {
 	.name = "run",

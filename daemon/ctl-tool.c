@@ -14,6 +14,8 @@
 #include "daemon/util.h"
 
 static enum ctl_exit tool_exec(struct ctl_ctx *ctx, int argc, char **argv);
+static json_t *tool_args(
+    struct ctl_ctx *ctx, const char *arg, enum ctl_exit *rc);
 
 const struct ctl_cmd ctl_cmd_tool = {
 	.name = "tool",

@@ -283,7 +283,7 @@ struct dmn_ctx {
 	atomic_size_t live;      /* requests not yet freed */
 	TAILQ_HEAD(, dmn_session) sessions;
 	size_t nsessions;
-	struct buf scratch; /* where answers are encoded */
+	struct buf scratch;      /* where answers are encoded */
 	struct dmn_agent *agent; /* runtime.c: tools, runs; NULL if none */
 };
 
@@ -357,6 +357,47 @@ const char *dmn_rpc_error_message(int code);
  */
 int dmn_json_too_deep(const char *s, size_t len, size_t max, size_t *where);
 
+/*
+ * The envelope of a plain request, read in one pass over its bytes
+ * without building JSON values.  Pointers point into the line scanned.
+ */
+enum dmn_envelope_id {
+	DMN_ENVELOPE_ID_NONE = 0, /* no id: a notification */
+	DMN_ENVELOPE_ID_NULL,
+	DMN_ENVELOPE_ID_INTEGER,
+	DMN_ENVELOPE_ID_STRING,
+};
+struct dmn_envelope {
+	const char *method; /* the name, without its quotes */
+	size_t method_len;
+	const char *params; /* the params' text, "{...}" or "[...]", or NULL */
+	size_t params_len;
+	size_t depth; /* nesting of the whole message, the envelope counted */
+	enum dmn_envelope_id id_kind;
+	int64_t id_int;     /* DMN_ENVELOPE_ID_INTEGER */
+	const char *id_str; /* DMN_ENVELOPE_ID_STRING: without its quotes */
+	size_t id_len;
+};
+/*
+ * Reads one request object in the plain form clients send: the members
+ * jsonrpc ("2.0"), method, params (an object or an array) and id (null, an
+ * integer of at most 18 digits, or a string), each at most once, jsonrpc
+ * and method present, keys and strings in printable ASCII without escapes.
+ * Returns 0 and fills env, or -1 for anything else (a batch, an error, a
+ * valid request spelled otherwise), which the full parser then handles.
+ * The params' text is only delimited: the caller parses it, and must take
+ * the full parser when that fails.
+ */
+int dmn_envelope_scan(const char *line, size_t len, struct dmn_envelope *env);
+/*
+ * Appends v as compact JSON to b, byte for byte what jansson's
+ * json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) writes, without its
+ * per-call allocations.  Returns 0, or -1 (b then holds part of it) when
+ * v holds a string that is not UTF-8, nests deeper than 2048, or b's cap
+ * is reached.
+ */
+int dmn_json_encode(struct buf *b, const json_t *v);
+
 /* A request, as request.c and jsonrpc.c see it. */
 struct dmn_request {
 	atomic_uint refs;
@@ -365,9 +406,8 @@ struct dmn_request {
 	atomic_int cancelled;
 	struct dmn_ctx *ctx;
 	const struct dmn_method *method;
-	json_t *msg;    /* the request object: owns params and id */
-	json_t *params; /* borrowed from msg; NULL if none */
-	json_t *id;     /* borrowed from msg; NULL for a notification */
+	json_t *params; /* owned; NULL if none */
+	json_t *id;     /* owned; NULL for a notification */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
@@ -381,11 +421,19 @@ struct dmn_request {
 };
 
 /*
- * Creates a request for a validated message (takes a reference to msg)
- * and links it into the session's pending list.
+ * Creates a request for a validated message (takes new references to
+ * params and id, either of which may be NULL) and links it into the
+ * session's pending list.
  */
 struct dmn_request *dmn_request_new(struct dmn_session *s,
-    const struct dmn_method *m, json_t *msg, struct dmn_batch *batch);
+    const struct dmn_method *m, json_t *params, json_t *id,
+    struct dmn_batch *batch);
+/*
+ * Drops a reference on the loop thread, from a caller that no longer
+ * uses the request (the dispatcher after exec(), a queued callback): the
+ * last one frees it at once instead of through the queue.
+ */
+void dmn_request_release(struct dmn_request *req);
 /* Cancels a request: its client is gone. */
 void dmn_request_cancel(struct dmn_request *req);
 /*

@@ -7,6 +7,7 @@
  * passes the cap is never held whole: once an unfinished line is longer
  * than the cap, the framer reports it and drops bytes until the next '\n'.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 
 static void framer_compact(struct dmn_framer *);
 static int framer_blank(const char *, size_t);
+static size_t framer_utf8_check(const char *, size_t);
 
 void
 dmn_framer_init(struct dmn_framer *f, size_t max)
@@ -118,6 +120,31 @@ framer_blank(const char *s, size_t len)
 	return 1;
 }
 
+/*
+ * Returns the offset of the first byte that is not valid UTF-8, or len.
+ * Requests are mostly ASCII, which is skipped eight bytes at a time; the
+ * full check starts at the first byte with its high bit set (a character
+ * boundary, since all before it are ASCII).
+ */
+static size_t
+framer_utf8_check(const char *s, size_t len)
+{
+	uint64_t w;
+	size_t i = 0;
+
+	while (len - i >= sizeof w) {
+		memcpy(&w, s + i, sizeof w);
+		if ((w & UINT64_C(0x8080808080808080)) != 0)
+			break;
+		i += sizeof w;
+	}
+	while (i < len && (unsigned char)s[i] < 0x80)
+		i++;
+	if (i == len)
+		return len;
+	return i + utf8_check(s + i, len - i);
+}
+
 enum dmn_frame
 dmn_framer_next(
     struct dmn_framer *f, const char **line, size_t *len, uint64_t *lineno)
@@ -167,7 +194,7 @@ dmn_framer_next(
 		if (framer_blank(s, n))
 			continue;
 		*line = s;
-		if ((bad = utf8_check(s, n)) != n) {
+		if ((bad = framer_utf8_check(s, n)) != n) {
 			*len = bad;
 			return DMN_FRAME_BAD_UTF8;
 		}

@@ -1,17 +1,32 @@
 /*
  * jsonrpc.c: JSON-RPC 2.0 over framed lines.
  *
- * A line is checked for nesting depth (jansson has no depth limit of its
- * own below 2048, so the bytes are scanned first), parsed, and then
- * handled as one request or as a batch.  Each request object is checked
- * member by member; the method is looked up and its params checked; then
- * a request object is dispatched to the method's exec().  Answers come
- * back through dmn_rpc_deliver(), on the loop thread: a single answer is
- * written at once, a batch's answers are collected and written as one
- * array when the last one arrives.  Notifications get no answer, not even
- * an error, as the specification says; a message that is not a valid
- * request always gets one, with a null id when its id cannot be trusted.
+ * A line takes one of two roads to the method it calls.  Most requests
+ * are plain: one object with jsonrpc, method, params and id spelled
+ * without escapes.  dmn_envelope_scan() reads those in one pass over the
+ * bytes, without building the envelope as JSON values; only the params,
+ * when there are some, go through jansson.  Everything else (batches,
+ * errors of every kind, valid requests spelled otherwise) takes the full
+ * road: the line is checked for nesting depth (jansson has no depth limit
+ * of its own below 2048, so the bytes are scanned first), parsed, and
+ * handled as one request or as a batch, each request object checked
+ * member by member.  The plain road accepts only what the full road
+ * would accept the same way, and leaves the rest, errors included, to
+ * it, so the two never answer differently (tests/fuzz/fuzz-jsonrpc.c
+ * checks this).
+ *
+ * Either way the method is looked up, its params checked, and a request
+ * object dispatched to the method's exec().  Answers come back through
+ * dmn_rpc_deliver(), on the loop thread: a single answer is encoded at
+ * once, straight from the result around a fixed envelope, into a scratch
+ * buffer the connection copies; a batch's answers are collected and
+ * written as one array when the last one arrives.  Notifications get no
+ * answer, not even an error, as the specification says; a message that is
+ * not a valid request always gets one, with a null id when its id cannot
+ * be trusted.
  */
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,16 +42,38 @@ struct dmn_batch {
 	size_t pending;    /* answers awaited, +1 while dispatching */
 };
 
+/* Deepest value dmn_json_encode() writes (jansson's parser's limit). */
+#define ENCODE_MAX_DEPTH 2048
+
+/* The members of a request, as bits (dmn_envelope_scan()). */
+#define ENV_JSONRPC 0x1
+#define ENV_METHOD  0x2
+#define ENV_PARAMS  0x4
+#define ENV_ID      0x8
+
 static json_t *rpc_error(json_t *, int, const char *, json_t *);
 static json_t *rpc_detail(const char *, ...) printflike(1, 2);
 static json_t *rpc_handle_one(
     struct dmn_session *, json_t *, struct dmn_batch *);
+static json_t *rpc_dispatch(struct dmn_session *, const char *, size_t,
+    json_t *, json_t *, struct dmn_batch *);
+static int rpc_handle_plain(struct dmn_session *, const struct dmn_envelope *);
 static void rpc_handle_batch(struct dmn_session *, json_t *);
 static void rpc_batch_release(struct dmn_batch *, struct dmn_session *);
 static void rpc_write(struct dmn_session *, json_t *);
 static json_t *rpc_answer(json_t *, int, json_t *);
 static int rpc_dump_cb(const char *, size_t, void *);
+static int rpc_encode_answer(struct buf *, const json_t *, int, const json_t *);
 static void rpc_write_answer(struct dmn_session *, json_t *, int, json_t *);
+static void rpc_scratch_done(struct buf *);
+static int encode_value(struct buf *, const json_t *, int);
+static int encode_string(struct buf *, const char *, size_t);
+static int encode_integer(struct buf *, json_int_t);
+static size_t env_ws(const char *, size_t, size_t);
+static size_t env_string(const char *, size_t, size_t, const char **, size_t *);
+static size_t env_integer(const char *, size_t, size_t, int64_t *);
+static size_t env_span(const char *, size_t, size_t, size_t *);
+static int env_member(const char *, size_t);
 
 void
 dmn_ctx_init(struct dmn_ctx *ctx, struct event_base *base, struct dmn_queue *q,
@@ -219,6 +256,172 @@ dmn_rpc_error_line(int code, const char *message, json_t *data)
 	return line;
 }
 
+/* ---- encoding ----------------------------------------------------------- */
+
+/*
+ * jansson's json_dump_callback() sets up a hash table and formats each
+ * object's address into it to detect cycles, and formats integers with
+ * snprintf(): for the many small answers that is most of the cost of
+ * encoding.  This encoder writes the same bytes without either; a depth
+ * cap stands in for the cycle check.  Reals, rare in answers, still go
+ * through jansson so that their digits are exactly its.
+ */
+
+/* json_dump_callback() into a struct buf. */
+static int
+rpc_dump_cb(const char *data, size_t len, void *arg)
+{
+	return buf_add(arg, data, len);
+}
+
+/* An integer in decimal, as "%lld" writes it. */
+static int
+encode_integer(struct buf *b, json_int_t n)
+{
+	char tmp[24];
+	size_t i = sizeof tmp;
+	uint64_t u;
+
+	/* The negation is done unsigned: it is exact for the minimum too. */
+	u = n < 0 ? -(uint64_t)n : (uint64_t)n;
+	do {
+		tmp[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (n < 0)
+		tmp[--i] = '-';
+	return buf_add(b, tmp + i, sizeof tmp - i);
+}
+
+/*
+ * A string with jansson's escapes: the quote, the backslash and control
+ * characters; everything else, non-ASCII included, as it is.  Fails on a
+ * string that is not UTF-8, as jansson does.
+ */
+static int
+encode_string(struct buf *b, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t start = 0, elen;
+	const char *e;
+	char u[6];
+	int high = 0;
+
+	if (buf_add(b, "\"", 1) != 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x80) {
+			high = 1;
+			continue;
+		}
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		elen = 2;
+		switch (c) {
+		case '"':
+			e = "\\\"";
+			break;
+		case '\\':
+			e = "\\\\";
+			break;
+		case '\b':
+			e = "\\b";
+			break;
+		case '\f':
+			e = "\\f";
+			break;
+		case '\n':
+			e = "\\n";
+			break;
+		case '\r':
+			e = "\\r";
+			break;
+		case '\t':
+			e = "\\t";
+			break;
+		default:
+			memcpy(u, "\\u00", 4);
+			u[4] = hex[c >> 4];
+			u[5] = hex[c & 0xf];
+			e = u;
+			elen = 6;
+			break;
+		}
+		if (buf_add(b, s + start, i - start) != 0 ||
+		    buf_add(b, e, elen) != 0)
+			return -1;
+		start = i + 1;
+	}
+	if (high && !utf8_valid(s, len))
+		return -1;
+	if (buf_add(b, s + start, len - start) != 0 || buf_add(b, "\"", 1) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+encode_value(struct buf *b, const json_t *v, int depth)
+{
+	/* jansson's getters take non-const pointers but only read. */
+	json_t *w = (json_t *)(uintptr_t)v;
+	void *it, *next;
+	size_t n;
+
+	if (v == NULL)
+		return -1;
+	switch (json_typeof(v)) {
+	case JSON_NULL:
+		return buf_add(b, "null", 4);
+	case JSON_TRUE:
+		return buf_add(b, "true", 4);
+	case JSON_FALSE:
+		return buf_add(b, "false", 5);
+	case JSON_INTEGER:
+		return encode_integer(b, json_integer_value(v));
+	case JSON_REAL:
+		return json_dump_callback(
+		    v, rpc_dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY);
+	case JSON_STRING:
+		return encode_string(
+		    b, json_string_value(v), json_string_length(v));
+	case JSON_ARRAY:
+		if (depth >= ENCODE_MAX_DEPTH || buf_add(b, "[", 1) != 0)
+			return -1;
+		n = json_array_size(v);
+		for (size_t i = 0; i < n; i++) {
+			if ((i > 0 && buf_add(b, ",", 1) != 0) ||
+			    encode_value(b, json_array_get(v, i), depth + 1) !=
+			        0)
+				return -1;
+		}
+		return buf_add(b, "]", 1);
+	case JSON_OBJECT:
+		if (depth >= ENCODE_MAX_DEPTH || buf_add(b, "{", 1) != 0)
+			return -1;
+		/* Insertion order, as jansson writes without JSON_SORT_KEYS. */
+		for (it = json_object_iter(w); it != NULL; it = next) {
+			next = json_object_iter_next(w, it);
+			if (encode_string(b, json_object_iter_key(it),
+			        json_object_iter_key_len(it)) != 0 ||
+			    buf_add(b, ":", 1) != 0 ||
+			    encode_value(b, json_object_iter_value(it),
+			        depth + 1) != 0 ||
+			    (next != NULL && buf_add(b, ",", 1) != 0))
+				return -1;
+		}
+		return buf_add(b, "}", 1);
+	}
+	return -1;
+}
+
+int
+dmn_json_encode(struct buf *b, const json_t *v)
+{
+	return encode_value(b, v, 0);
+}
+
 /* Builds a whole answer around a result or an error object (taken). */
 static json_t *
 rpc_answer(json_t *id, int is_error, json_t *payload)
@@ -232,60 +435,85 @@ rpc_answer(json_t *id, int is_error, json_t *payload)
 	return msg;
 }
 
-/* json_dump_callback() into a struct buf (which has no cap here). */
+/*
+ * Encodes an answer into b: the envelope as fixed bytes around the
+ * result or error object and the id, never built as JSON values.
+ */
 static int
-rpc_dump_cb(const char *data, size_t len, void *arg)
+rpc_encode_answer(
+    struct buf *b, const json_t *id, int is_error, const json_t *payload)
 {
-	return buf_add(arg, data, len);
+	static const char result[] = "{\"jsonrpc\":\"2.0\",\"result\":";
+	static const char error[] = "{\"jsonrpc\":\"2.0\",\"error\":";
+
+	buf_reset(b);
+	if ((is_error ? buf_add(b, error, sizeof error - 1)
+	              : buf_add(b, result, sizeof result - 1)) != 0 ||
+	    dmn_json_encode(b, payload) != 0 ||
+	    buf_add(b, ",\"id\":", 6) != 0 || dmn_json_encode(b, id) != 0 ||
+	    buf_add(b, "}", 1) != 0)
+		return -1;
+	return 0;
+}
+
+/* Keeps the scratch buffer for the next answer, unless it grew huge. */
+static void
+rpc_scratch_done(struct buf *b)
+{
+	if (b->size > 1024 * 1024)
+		buf_free(b);
 }
 
 /*
- * Writes an answer around a result or error object (borrowed), encoding
- * it straight into the ctx's scratch buffer: the envelope is never built
- * as JSON objects, which matters for the many small answers.
+ * Writes an answer around a result or error object (borrowed).  A result
+ * that cannot be encoded (a string that is not UTF-8) is a handler's bug:
+ * the client gets -32603 rather than nothing.
  */
 static void
 rpc_write_answer(
     struct dmn_session *s, json_t *id, int is_error, json_t *payload)
 {
 	struct buf *b = &s->ctx->scratch;
+	json_t *err;
+	int rc;
 
-	buf_reset(b);
-	buf_puts(b,
-	    is_error ? "{\"jsonrpc\":\"2.0\",\"error\":"
-	             : "{\"jsonrpc\":\"2.0\",\"result\":");
-	if (json_dump_callback(
-	        payload, rpc_dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
+	if (rpc_encode_answer(b, id, is_error, payload) != 0) {
 		log_err("session %llu: cannot encode an answer",
 		    (unsigned long long)s->id);
-		return;
+		err = json_pack("{s:i, s:s, s:{s:s}}", "code", DMN_ERR_INTERNAL,
+		    "message", dmn_rpc_error_message(DMN_ERR_INTERNAL), "data",
+		    "detail", "the answer could not be encoded as JSON");
+		rc = rpc_encode_answer(b, id, 1, err);
+		json_decref(err);
+		if (rc != 0) {
+			rpc_scratch_done(b);
+			return;
+		}
 	}
-	buf_puts(b, ",\"id\":");
-	json_dump_callback(id, rpc_dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY);
-	buf_puts(b, "}");
 	if (s->write != NULL)
 		s->write(s, b->data, b->len);
-	/* Keep the buffer for the next answer, unless it grew huge. */
-	if (b->size > 1024 * 1024)
-		buf_free(b);
+	rpc_scratch_done(b);
 }
 
 /* Writes a message as one line; takes ownership of msg. */
 static void
 rpc_write(struct dmn_session *s, json_t *msg)
 {
-	char *line;
+	struct buf *b;
 
-	line = json_dumps(msg, JSON_COMPACT);
-	json_decref(msg);
-	if (line == NULL) {
-		log_err("session %llu: cannot encode a message",
-		    (unsigned long long)s->id);
+	if (s->ctx == NULL) {
+		json_decref(msg);
 		return;
 	}
-	if (s->ctx != NULL && s->write != NULL)
-		s->write(s, line, strlen(line));
-	free(line);
+	b = &s->ctx->scratch;
+	buf_reset(b);
+	if (dmn_json_encode(b, msg) != 0)
+		log_err("session %llu: cannot encode a message",
+		    (unsigned long long)s->id);
+	else if (s->write != NULL)
+		s->write(s, b->data, b->len);
+	json_decref(msg);
+	rpc_scratch_done(b);
 }
 
 void
@@ -334,13 +562,254 @@ dmn_json_too_deep(const char *s, size_t len, size_t max, size_t *where)
 	return 0;
 }
 
+/* ---- the plain road ------------------------------------------------------ */
+
+/* Skips JSON white space from s[i]; returns the first other offset. */
+static size_t
+env_ws(const char *s, size_t i, size_t len)
+{
+	while (i < len &&
+	    (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/*
+ * A string at s[i] of printable ASCII without escapes: sets *str and *n
+ * to its contents and returns the offset after its closing quote, or
+ * returns 0 when there is none such.
+ */
+static size_t
+env_string(const char *s, size_t i, size_t len, const char **str, size_t *n)
+{
+	if (i >= len || s[i] != '"')
+		return 0;
+	for (size_t j = i + 1; j < len; j++) {
+		unsigned char c = (unsigned char)s[j];
+
+		if (c == '"') {
+			*str = s + i + 1;
+			*n = j - i - 1;
+			return j + 1;
+		}
+		if (c < 0x20 || c > 0x7e || c == '\\')
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * An integer at s[i], JSON's grammar with at most 18 digits (so it fits
+ * an int64_t and jansson reads it as an integer too): returns the offset
+ * after it, or 0.
+ */
+static size_t
+env_integer(const char *s, size_t i, size_t len, int64_t *out)
+{
+	int64_t n = 0;
+	size_t digits = 0;
+	int neg = 0;
+
+	if (i < len && s[i] == '-') {
+		neg = 1;
+		i++;
+	}
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+		/* A leading zero, or too many digits. */
+		if ((digits == 1 && n == 0) || ++digits > 18)
+			return 0;
+		n = n * 10 + (s[i] - '0');
+	}
+	if (digits == 0 ||
+	    (i < len && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')))
+		return 0;
+	*out = neg ? -n : n;
+	return i;
+}
+
+/*
+ * An object or an array at s[i], delimited by counting brackets outside
+ * strings (not validated: the caller parses it).  Returns the offset after
+ * it and sets *depth to its nesting, or returns 0 if it does not end.
+ */
+static size_t
+env_span(const char *s, size_t i, size_t len, size_t *depth)
+{
+	size_t d = 0, max = 0;
+
+	if (i >= len || (s[i] != '{' && s[i] != '['))
+		return 0;
+	for (; i < len; i++) {
+		switch (s[i]) {
+		case '"':
+			for (i++; i < len && s[i] != '"'; i++) {
+				if (s[i] == '\\')
+					i++;
+			}
+			if (i >= len)
+				return 0;
+			break;
+		case '{':
+		case '[':
+			if (++d > max)
+				max = d;
+			break;
+		case '}':
+		case ']':
+			if (--d == 0) {
+				*depth = max;
+				return i + 1;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Returns the ENV_* bit of a member's name, or 0 if it is none. */
+static int
+env_member(const char *key, size_t len)
+{
+	switch (len) {
+	case 2:
+		return memcmp(key, "id", 2) == 0 ? ENV_ID : 0;
+	case 6:
+		if (memcmp(key, "method", 6) == 0)
+			return ENV_METHOD;
+		return memcmp(key, "params", 6) == 0 ? ENV_PARAMS : 0;
+	case 7:
+		return memcmp(key, "jsonrpc", 7) == 0 ? ENV_JSONRPC : 0;
+	}
+	return 0;
+}
+
+int
+dmn_envelope_scan(const char *s, size_t len, struct dmn_envelope *env)
+{
+	const char *key, *str;
+	size_t i, next, klen, slen, depth = 0;
+	int seen = 0, bit;
+
+	memset(env, 0, sizeof *env);
+	i = env_ws(s, 0, len);
+	if (i >= len || s[i] != '{')
+		return -1;
+	i = env_ws(s, i + 1, len);
+	for (;;) {
+		if ((next = env_string(s, i, len, &key, &klen)) == 0)
+			return -1;
+		i = env_ws(s, next, len);
+		if (i >= len || s[i] != ':')
+			return -1;
+		i = env_ws(s, i + 1, len);
+		/* Unknown and repeated members are the full road's errors. */
+		bit = env_member(key, klen);
+		if (bit == 0 || (seen & bit) != 0)
+			return -1;
+		seen |= bit;
+		switch (bit) {
+		case ENV_JSONRPC:
+			next = env_string(s, i, len, &str, &slen);
+			if (next != 0 &&
+			    (slen != 3 ||
+			        memcmp(str, DMN_JSONRPC_VERSION, 3) != 0))
+				next = 0;
+			break;
+		case ENV_METHOD:
+			next = env_string(
+			    s, i, len, &env->method, &env->method_len);
+			break;
+		case ENV_PARAMS:
+			next = env_span(s, i, len, &depth);
+			env->params = s + i;
+			env->params_len = next - i;
+			break;
+		case ENV_ID:
+			if (i < len && s[i] == '"') {
+				env->id_kind = DMN_ENVELOPE_ID_STRING;
+				next = env_string(
+				    s, i, len, &env->id_str, &env->id_len);
+			} else if (len - i >= 4 &&
+			    memcmp(s + i, "null", 4) == 0) {
+				env->id_kind = DMN_ENVELOPE_ID_NULL;
+				next = i + 4;
+			} else {
+				env->id_kind = DMN_ENVELOPE_ID_INTEGER;
+				next = env_integer(s, i, len, &env->id_int);
+			}
+			break;
+		}
+		if (next == 0)
+			return -1;
+		i = env_ws(s, next, len);
+		if (i >= len)
+			return -1;
+		if (s[i] == '}')
+			break;
+		if (s[i] != ',')
+			return -1;
+		i = env_ws(s, i + 1, len);
+	}
+	if (env_ws(s, i + 1, len) != len ||
+	    (seen & (ENV_JSONRPC | ENV_METHOD)) != (ENV_JSONRPC | ENV_METHOD))
+		return -1;
+	env->depth = 1 + depth;
+	return 0;
+}
+
+/*
+ * Dispatches a request that dmn_envelope_scan() read.  Returns 0, or -1
+ * when its params do not parse: the full road then reports the error.
+ */
+static int
+rpc_handle_plain(struct dmn_session *s, const struct dmn_envelope *env)
+{
+	json_t *params = NULL, *id = NULL, *resp;
+
+	if (env->params != NULL) {
+		params = json_loadb(
+		    env->params, env->params_len, JSON_REJECT_DUPLICATES, NULL);
+		if (params == NULL)
+			return -1;
+	}
+	switch (env->id_kind) {
+	case DMN_ENVELOPE_ID_NONE:
+		break;
+	case DMN_ENVELOPE_ID_NULL:
+		id = json_null();
+		break;
+	case DMN_ENVELOPE_ID_INTEGER:
+		id = json_integer((json_int_t)env->id_int);
+		break;
+	case DMN_ENVELOPE_ID_STRING:
+		/* Printable ASCII: valid UTF-8 without a check. */
+		id = json_stringn_nocheck(env->id_str, env->id_len);
+		break;
+	}
+	if (env->id_kind != DMN_ENVELOPE_ID_NONE && id == NULL)
+		fatalx("out of memory reading a request id");
+	resp = rpc_dispatch(s, env->method, env->method_len, params, id, NULL);
+	if (resp != NULL)
+		rpc_write(s, resp);
+	json_decref(params);
+	json_decref(id);
+	return 0;
+}
+
+/* ---- the full road ------------------------------------------------------- */
+
 void
 dmn_session_line(struct dmn_session *s, const char *line, size_t len)
 {
 	const struct dmn_config *cfg = s->ctx->config;
+	struct dmn_envelope env;
 	json_error_t jerr;
 	json_t *msg, *data, *resp;
 	size_t where;
+
+	if (dmn_envelope_scan(line, len, &env) == 0 &&
+	    env.depth <= cfg->max_depth && rpc_handle_plain(s, &env) == 0)
+		return;
 
 	if (dmn_json_too_deep(line, len, cfg->max_depth, &where)) {
 		data = dmn_rpc_limit_data("max_depth", cfg->max_depth);
@@ -416,20 +885,15 @@ rpc_batch_release(struct dmn_batch *b, struct dmn_session *s)
 }
 
 /*
- * Validates and dispatches one request object.  Returns an error response
- * to send (caller owns it), or NULL when the request was dispatched or was
- * a notification that failed (which gets no answer).
+ * Validates one request object, then dispatches it.  Returns an error
+ * response to send (caller owns it), or NULL when the request was
+ * dispatched or was a notification that failed (which gets no answer).
  */
 static json_t *
 rpc_handle_one(struct dmn_session *s, json_t *msg, struct dmn_batch *b)
 {
-	struct dmn_ctx *ctx = s->ctx;
-	const struct dmn_method *m;
-	struct dmn_request *req;
 	json_t *id, *version, *method, *params, *value;
-	const char *key, *name;
-	char *cause = NULL;
-	int rc;
+	const char *key;
 
 	if (!json_is_object(msg))
 		return rpc_error(NULL, DMN_ERR_INVALID_REQUEST, NULL,
@@ -468,23 +932,40 @@ rpc_handle_one(struct dmn_session *s, json_t *msg, struct dmn_batch *b)
 	if (params != NULL && !json_is_object(params) && !json_is_array(params))
 		return rpc_error(id, DMN_ERR_INVALID_REQUEST, NULL,
 		    rpc_detail("\"params\" must be an object or an array"));
+	return rpc_dispatch(s, json_string_value(method),
+	    json_string_length(method), params, id, b);
+}
 
-	name = json_string_value(method);
-	m = dmn_method_find(ctx->methods, ctx->nmethods, name,
-	    json_string_length(method), ctx->config->debug_methods);
+/*
+ * Finds the method, checks the params and runs it; params and id are
+ * borrowed (the request takes its own references).  Returns an error
+ * response to send (caller owns it), or NULL when the request was
+ * dispatched or was a notification that failed.
+ */
+static json_t *
+rpc_dispatch(struct dmn_session *s, const char *name, size_t name_len,
+    json_t *params, json_t *id, struct dmn_batch *b)
+{
+	struct dmn_ctx *ctx = s->ctx;
+	const struct dmn_method *m;
+	struct dmn_request *req;
+	json_t *data;
+	char *cause = NULL;
+	int rc;
+
+	m = dmn_method_find(ctx->methods, ctx->nmethods, name, name_len,
+	    ctx->config->debug_methods);
 	if (m == NULL) {
-		json_t *data;
-
 		if (id == NULL)
 			return NULL;
-		data = rpc_detail(
-		    "no method '%s'; daemon.methods lists them", name);
-		json_object_set_new(data, "method", json_copy(method));
+		/* Lines are capped far below INT_MAX; be safe anyway. */
+		data = rpc_detail("no method '%.*s'; daemon.methods lists them",
+		    name_len > INT_MAX ? INT_MAX : (int)name_len, name);
+		json_object_set_new(
+		    data, "method", json_stringn(name, name_len));
 		return rpc_error(id, DMN_ERR_METHOD_NOT_FOUND, NULL, data);
 	}
 	if (m->check != NULL && m->check(params, &cause) != 0) {
-		json_t *data;
-
 		if (id == NULL) {
 			free(cause);
 			return NULL;
@@ -494,7 +975,7 @@ rpc_handle_one(struct dmn_session *s, json_t *msg, struct dmn_batch *b)
 		return rpc_error(id, DMN_ERR_INVALID_PARAMS, NULL, data);
 	}
 
-	req = dmn_request_new(s, m, msg, b);
+	req = dmn_request_new(s, m, params, id, b);
 	ctx->requests_total++;
 	if (b != NULL)
 		b->pending++;
@@ -513,7 +994,8 @@ rpc_handle_one(struct dmn_session *s, json_t *msg, struct dmn_batch *b)
 		}
 		free(cause);
 	}
-	dmn_request_unref(req);
+	/* Answered at once (the common case): freed here, not queued. */
+	dmn_request_release(req);
 	return NULL;
 }
 

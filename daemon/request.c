@@ -10,8 +10,12 @@
  * is then dropped instead of sent twice, and the handler's reference
  * stays valid until that late answer.  An answer given on the loop
  * thread is delivered at once; one given elsewhere goes through the
- * locked queue.  The free always goes through the queue, so it never
- * happens inside a callback that still uses the request.
+ * locked queue.  The last dmn_request_unref() queues the free, so it
+ * never happens inside a callback that still uses the request; the
+ * dispatcher and the queue's callbacks, which know that nothing up their
+ * stack holds the request, drop theirs with dmn_request_release(), which
+ * frees at once: a request answered on the loop thread never touches the
+ * queue's lock.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -38,14 +42,15 @@ struct request_msg {
 
 static void request_send(struct dmn_request *, enum request_kind, json_t *);
 static void request_msg_cb(void *);
+static void request_free(struct dmn_request *);
 static void request_free_cb(void *);
 static int request_claim(struct dmn_request *);
 static json_t *request_error_obj(
     struct dmn_request *, int, const char *, json_t *);
 
 struct dmn_request *
-dmn_request_new(struct dmn_session *s, const struct dmn_method *m, json_t *msg,
-    struct dmn_batch *batch)
+dmn_request_new(struct dmn_session *s, const struct dmn_method *m,
+    json_t *params, json_t *id, struct dmn_batch *batch)
 {
 	struct dmn_request *req;
 
@@ -56,9 +61,8 @@ dmn_request_new(struct dmn_session *s, const struct dmn_method *m, json_t *msg,
 	atomic_init(&req->cancelled, 0);
 	req->ctx = s->ctx;
 	req->method = m;
-	req->msg = json_incref(msg);
-	req->params = json_object_get(msg, "params");
-	req->id = json_object_get(msg, "id");
+	req->params = json_incref(params);
+	req->id = json_incref(id);
 	req->pid = s->pid;
 	req->uid = s->uid;
 	req->gid = s->gid;
@@ -160,16 +164,34 @@ dmn_request_unref(struct dmn_request *req)
 	}
 }
 
+void
+dmn_request_release(struct dmn_request *req)
+{
+	unsigned int old;
+
+	AGENTD_ASSERT(pthread_equal(pthread_self(), req->ctx->loop_thread));
+	old = atomic_fetch_sub(&req->refs, 1);
+	AGENTD_ASSERT(old > 0);
+	if (old == 1)
+		request_free(req);
+}
+
+/* Frees a request nobody holds any more, on the loop thread. */
+static void
+request_free(struct dmn_request *req)
+{
+	AGENTD_ASSERT(req->session == NULL);
+	json_decref(req->params);
+	json_decref(req->id);
+	atomic_fetch_sub(&req->ctx->live, 1);
+	free(req);
+}
+
 /* The deferred free, on the loop thread. */
 static void
 request_free_cb(void *arg)
 {
-	struct dmn_request *req = arg;
-
-	AGENTD_ASSERT(req->session == NULL);
-	json_decref(req->msg);
-	atomic_fetch_sub(&req->ctx->live, 1);
-	free(req);
+	request_free(arg);
 }
 
 /*
@@ -201,12 +223,18 @@ request_msg_cb(void *arg)
 {
 	struct request_msg *rm = arg;
 
-	if (rm->kind == REQUEST_NOTIFY) {
+	/*
+	 * Nothing up this stack holds the request: if this was the last
+	 * reference it goes now rather than through the queue again.
+	 */
+	if (rm->kind == REQUEST_NOTIFY)
 		dmn_rpc_deliver_notify(rm->req, rm->payload);
-		dmn_request_unref(rm->req);
-	} else
+	else {
+		dmn_request_ref(rm->req);
 		dmn_rpc_deliver(
 		    rm->req, rm->kind == REQUEST_ERROR, rm->payload);
+	}
+	dmn_request_release(rm->req);
 	free(rm);
 }
 

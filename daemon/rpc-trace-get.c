@@ -16,6 +16,7 @@
 
 static int trace_get_check(const json_t *, char **);
 static int trace_get_exec(struct dmn_request *, char **);
+static void trace_get_work(void *);
 
 const struct dmn_method dmn_method_trace_get = {
 	.name = "trace.get",
