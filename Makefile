@@ -160,6 +160,20 @@ demo: all
 bench: all $(BENCH_TOOLS)
 	@OUT=$(OUT) scripts/bench/run-bench
 
+# bench-infer: the engine's prefill and decode tokens/s on a realistic-size
+# random MoE (generated into $(OUT)/bench-models the first time), beside
+# the decode bound that the measured read bandwidth sets.
+.PHONY: bench-infer
+bench-infer: $(OUT)/agentd-infer $(OUT)/bench/membw
+	@OUT=$(OUT) scripts/bench/bench-infer
+
+# model: retrain the bundled model from scratch (models/README.md):
+# generate -> tokenizer -> train -> export -> quantize, about two hours on
+# two cores; CI does not retrain.  MODEL_ARGS=--resume continues.
+.PHONY: model
+model: $(if $(INFER_CLI),$(OUT)/agentd-infer) $(OUT)/tests/tools/model-tools
+	@OUT=$(OUT) PYTHON=$(PYTHON) scripts/train-model $(MODEL_ARGS)
+
 # headers: each public header compiles on its own.
 HEADERS := $(filter-out %-int.h,$(wildcard daemon/*.h agent/*.h \
     plugins/*.h plugins/agentd/*.h lua/*.h inference/*.h))
@@ -185,7 +199,9 @@ help:
 
 # fuzz: build the libFuzzer harnesses (clang), one per parser, into
 # $(OUT)/fuzz/.  Each tests/fuzz/fuzz-NAME.c is compiled together with
-# the sources listed in FUZZ_SRC_fuzz-NAME.  Run one with its dictionary
+# the sources listed in FUZZ_SRC_fuzz-NAME (instrumented) and linked with
+# the objects and libraries in FUZZ_LIB_fuzz-NAME (built by `make`, not
+# instrumented; for what the parsers call).  Run one with its dictionary
 # and seeds, for example:
 #   build/fuzz/fuzz-gguf -dict=tests/fuzz/gguf.dict -max_total_time=60 \
 #       CORPUS_DIR tests/fixtures/gguf/seeds
@@ -194,13 +210,20 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
     -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN)
 FUZZ_NAMES  := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_SRC_fuzz-gguf := inference/gguf.c inference/types.c
+FUZZ_SRC_fuzz-tokenizer := inference/tokenizer.c
 .PHONY: fuzz
 fuzz: $(patsubst %,$(OUT)/fuzz/%,$(FUZZ_NAMES))
-$(foreach h,$(FUZZ_NAMES),$(eval $(OUT)/fuzz/$(h): $(FUZZ_SRC_$(h))))
+FUZZ_SRC_fuzz-framing := daemon/framing.c daemon/util.c
+FUZZ_SRC_fuzz-jsonrpc := daemon/jsonrpc.c daemon/request.c daemon/queue.c \
+    daemon/rpc.c daemon/util.c
+FUZZ_LIB_fuzz-jsonrpc := $(OBJ)/daemon/paths-local.o $(LIBS)
+FUZZ_SRC_fuzz-transcript := agent/transcript.c daemon/util.c
+$(foreach h,$(FUZZ_NAMES),$(eval $(OUT)/fuzz/$(h): $(FUZZ_SRC_$(h)) \
+    $(FUZZ_LIB_$(h))))
 $(OUT)/fuzz/%: tests/fuzz/%.c $(OBJ)/.flags
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC_$*) \
-	    $(LDLIBS)
+	    -Wl,--start-group $(FUZZ_LIB_$*) -Wl,--end-group $(LDLIBS)
 
 # ---- install -------------------------------------------------------------
 

@@ -309,7 +309,9 @@ enum agent_err {
  * agent_backend_open() ("scripted:FILE" or a GGUF path); NULL or a model
  * that fails to open leaves the runtime without a model (logged), and
  * runs then fail with AGENT_ERR_MODEL.  template_path is the ReAct
- * template (agent/prompts/react-v1.txt), which must load.  trace_dir
+ * template (agent/prompts/react-v1.txt); one that does not load is
+ * logged and leaves the built-in loop refusing runs (AGENT_ERR_INTERNAL)
+ * until a reload finds it.  trace_dir
  * (NULL: no traces are written) is the trace store; agents_dir (NULL:
  * none) holds Lua agents, loaded with lua_limits (NULL fields: the
  * defaults).
@@ -318,7 +320,9 @@ struct agent_runtime_config {
 	const char *model;
 	const char *template_path;
 	const char *trace_dir;
-	int trace_fsync;
+	int trace_fsync;          /* enum agent_trace_fsync */
+	uint64_t trace_max_bytes; /* retention; 0: no limit */
+	uint64_t trace_max_age_s; /* retention; 0: no limit */
 	const char *agents_dir;
 	uint64_t lua_max_instructions;
 	size_t lua_max_memory;
@@ -329,8 +333,8 @@ struct agent_runtime_config {
 
 /*
  * Makes the runtime over the tool registry tools (borrowed: it must
- * outlive the runtime).  Returns NULL with *cause when the template or
- * the trace store cannot be opened.
+ * outlive the runtime).  Returns NULL with *cause only when no template
+ * path is given: everything else that fails to load is logged.
  */
 struct agent_runtime *agent_runtime_new(const struct agent_runtime_config *c,
     struct plug_registry *tools, char **cause);
@@ -386,6 +390,11 @@ int agent_runtime_cancel(struct agent_runtime *rt, const char *run_id,
 /* trace.get over the runtime's store, as agent_trace_get(). */
 json_t *agent_runtime_trace_get(struct agent_runtime *rt, const char *trace_id,
     enum agent_err *err, char **cause);
+/*
+ * The trace store's folder (a new string, caller frees), for trace.list
+ * and trace.export; NULL with *cause when traces are off.
+ */
+char *agent_runtime_trace_dir(struct agent_runtime *rt, char **cause);
 
 /*
  * Checks agent.run's params without a runtime (the method's check()):

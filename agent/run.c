@@ -30,6 +30,7 @@
 
 #include "agent/agent-int.h"
 #include "agent/agent.h"
+#include "agent/strategy.h"
 #include "agent/trace.h"
 #include "daemon/util.h"
 #include "lua/script.h"
@@ -54,7 +55,8 @@ struct rt_state {
 	char *model_spec;
 	char *model_error; /* why there is no model */
 	char *template_path;
-	char *tmpl;
+	char *tmpl;           /* NULL: none (see template_error) */
+	char *template_error; /* why there is no template */
 	char *trace_dir;
 	struct agent_tracer *tracer; /* NULL: no traces */
 	char *trace_error;
@@ -86,6 +88,7 @@ struct agent_run {
 	uint64_t timeout_ms;
 	struct agent_sampling sampling;
 	uint64_t deadline_ns;
+	json_t *strategy; /* agent.run's "strategy", or NULL */
 
 	struct agent_run_hooks hooks;
 	atomic_int cancel;
@@ -156,6 +159,10 @@ static int ctx_tool(
     void *, const char *, const json_t *, struct script_result *, char **);
 static int ctx_react(
     void *, const struct script_react_req *, json_t **, char **);
+static int ctx_strategy(void *, const struct script_react_req *, const json_t *,
+    json_t **, char **);
+static int ctx_loop(struct agent_run *, const struct script_react_req *,
+    const json_t *, json_t **, char **);
 static json_t *ctx_tools(void *, char **);
 static int ctx_emit(void *, json_t *, char **);
 static int ctx_span_begin(void *, const char *, void **, char **);
@@ -170,6 +177,7 @@ static const struct script_ctx_ops run_ctx_ops = {
 	.emit = ctx_emit,
 	.span_begin = ctx_span_begin,
 	.span_end = ctx_span_end,
+	.strategy = ctx_strategy,
 };
 
 /* A copy of s cut at max bytes on a UTF-8 boundary, with "..." if cut. */
@@ -303,8 +311,11 @@ state_load_agents(
 
 /*
  * Builds a state from c, reusing old's backend and tracer when their
- * spec and folder did not change.  Returns NULL with *cause only when the
- * template cannot be read.
+ * spec and folder did not change.  A template that cannot be read leaves
+ * the state without one (logged; the built-in loop then refuses runs, as
+ * without a model), so that a daemon whose data directory is missing
+ * still starts; but a reload never trades a working template for none:
+ * it returns NULL with *cause then, and the old state stays.
  */
 static struct rt_state *
 state_new(struct agent_runtime *rt, const struct agent_runtime_config *c,
@@ -320,9 +331,17 @@ state_new(struct agent_runtime *rt, const struct agent_runtime_config *c,
 		goto fail;
 	}
 	st->template_path = xstrdup(c->template_path);
-	st->tmpl = agent_template_load(c->template_path, cause);
-	if (st->tmpl == NULL)
-		goto fail;
+	st->tmpl = agent_template_load(c->template_path, &why);
+	if (st->tmpl == NULL) {
+		if (old != NULL && old->tmpl != NULL) {
+			*cause = why;
+			goto fail;
+		}
+		log_err(
+		    "%s; agent runs will fail until a reload finds it", why);
+		st->template_error = why;
+		why = NULL;
+	}
 	st->tool_timeout_ms = c->tool_timeout_ms;
 
 	/* The model: kept across a reload unless its spec changed. */
@@ -354,6 +373,9 @@ state_new(struct agent_runtime *rt, const struct agent_runtime_config *c,
 			log_err("traces: %s; runs are not traced", why);
 			st->trace_error = why;
 			why = NULL;
+		} else {
+			agent_tracer_set_retention(
+			    st->tracer, c->trace_max_bytes, c->trace_max_age_s);
 		}
 	} else {
 		st->trace_error = xstrdup("no trace folder is configured");
@@ -384,6 +406,7 @@ state_unref(struct rt_state *st)
 	free(st->model_error);
 	free(st->template_path);
 	free(st->tmpl);
+	free(st->template_error);
 	free(st->trace_dir);
 	free(st->trace_error);
 	free(st);
@@ -519,8 +542,8 @@ agent_runtime_models_json(struct agent_runtime *rt)
 	}
 	model = json_pack("{s:s, s:s, s:s?, s:I, s:o, s:b}", "name",
 	    agent_backend_name(b), "kind", agent_backend_kind(b), "spec",
-	    st->model_spec, "n_ctx", (json_int_t)agent_backend_n_ctx(b),
-	    "caps", caps, "default", 1);
+	    st->model_spec, "n_ctx", (json_int_t)agent_backend_n_ctx(b), "caps",
+	    caps, "default", 1);
 	out = json_pack("{s:[o]}", "models", model);
 	state_unref(st);
 	return out;
@@ -656,6 +679,9 @@ agent_runtime_run_json(struct agent_runtime *rt, const char *run_id,
 	        (json_int_t)run->max_tokens, "timeout_ms",
 	        (json_int_t)run->timeout_ms, "temperature",
 	        run->sampling.temperature));
+	if (run->strategy != NULL)
+		json_object_set(
+		    json_object_get(v, "params"), "strategy", run->strategy);
 	if (run->result != NULL)
 		json_object_set(v, "result", run->result);
 	pthread_mutex_unlock(&rt->mu);
@@ -701,6 +727,20 @@ agent_runtime_trace_get(struct agent_runtime *rt, const char *trace_id,
 	}
 	state_unref(st);
 	return v;
+}
+
+char *
+agent_runtime_trace_dir(struct agent_runtime *rt, char **cause)
+{
+	struct rt_state *st = state_get(rt);
+	char *dir = NULL;
+
+	if (st->tracer == NULL)
+		xasprintf(cause, "traces are off: %s", st->trace_error);
+	else
+		dir = xstrdup(agent_tracer_dir(st->tracer));
+	state_unref(st);
+	return dir;
 }
 
 /* ---- params --------------------------------------------------------- */
@@ -813,12 +853,13 @@ check_member(const char *key, json_t *v, char **cause)
 		        json_string_value(v), NULL, NULL, cause) != 0)
 			return -1;
 	} else if (strcmp(key, "strategy") == 0) {
+		struct agent_strategy st;
+
 		if (json_is_null(v))
 			return 0;
-		xasprintf(cause,
-		    "\"strategy\": reasoning strategies are not available in "
-		    "this version; leave it out");
-		return -1;
+		if (agent_strategy_parse(v, &st, cause) != 0)
+			return -1;
+		agent_strategy_clear(&st);
 	} else {
 		xasprintf(cause, "unknown member \"%s\"", key);
 		return -1;
@@ -905,6 +946,10 @@ agent_run_new(struct agent_runtime *rt, const json_t *params,
 		*err = AGENT_ERR_MODEL;
 		xasprintf(cause, "no model: %s", st->model_error);
 		goto fail;
+	} else if (st->tmpl == NULL) {
+		*err = AGENT_ERR_INTERNAL;
+		xasprintf(cause, "no ReAct template: %s", st->template_error);
+		goto fail;
 	}
 
 	tools = json_object_get(params, "tools");
@@ -947,6 +992,19 @@ agent_run_new(struct agent_runtime *rt, const json_t *params,
 	    json_number_value(json_object_get(params, "min_p"));
 	run->sampling.seed =
 	    (uint64_t)json_integer_value(json_object_get(params, "seed"));
+
+	v = json_object_get(params, "strategy");
+	if (v != NULL && !json_is_null(v)) {
+		if (run->lua != NULL) {
+			*err = AGENT_ERR_PARAMS;
+			xasprintf(cause,
+			    "\"strategy\" applies to the built-in agent; '%s' "
+			    "is a Lua agent",
+			    name);
+			goto fail;
+		}
+		run->strategy = json_incref(v);
+	}
 
 	/* A slot in the table, or overloaded. */
 	pthread_mutex_lock(&rt->mu);
@@ -1001,6 +1059,7 @@ run_free(struct agent_run *run)
 	agent_span_end(run->root);
 	free(run->spans);
 	json_decref(run->lua_steps);
+	json_decref(run->strategy);
 	json_decref(run->result);
 	script_agent_unref(run->lua);
 	plug_set_unref(run->set);
@@ -1105,18 +1164,38 @@ run_react(struct agent_run *run, enum agent_ending *ending)
 	p.tool_timeout_ms = run->state->tool_timeout_ms;
 	p.sampling = run->sampling;
 	p.cancel = &run->cancel;
-	if (agent_react_run(run->state->backend, run->set, &p, &sink, run->root,
-	        &res, &cause) != 0) {
-		*ending = AGENT_END_ERROR;
-		out = json_pack("{s:n, s:s, s:s, s:[], s:o}", "answer",
-		    "ending", "error", "error", cause, "steps", "usage",
-		    agent_usage_json(&run->usage));
-		free(cause);
+	if (run->strategy != NULL) {
+		struct agent_scorer_hook hook = { agent_scorer_tool, run->set };
+		struct agent_strategy st;
+		struct agent_strategy_result sr;
+
+		/* agent_run_params_check() parsed it once already. */
+		if (agent_strategy_parse(run->strategy, &st, &cause) != 0 ||
+		    agent_strategy_run(run->state->backend, run->set, &p, &st,
+		        &hook, &sink, run->root, &sr, &cause) != 0) {
+			agent_strategy_clear(&st);
+			goto fail;
+		}
+		*ending = sr.r.ending;
+		out = agent_strategy_result_json(&sr);
+		agent_strategy_result_clear(&sr);
+		agent_strategy_clear(&st);
 		return out;
 	}
+	if (agent_react_run(run->state->backend, run->set, &p, &sink, run->root,
+	        &res, &cause) != 0)
+		goto fail;
 	*ending = res.ending;
 	out = agent_react_result_json(&res);
 	agent_react_result_clear(&res);
+	return out;
+
+fail:
+	*ending = AGENT_END_ERROR;
+	out = json_pack("{s:n, s:s, s:s, s:[], s:o}", "answer", "ending",
+	    "error", "error", cause, "steps", "usage",
+	    agent_usage_json(&run->usage));
+	free(cause);
 	return out;
 }
 
@@ -1422,10 +1501,32 @@ static int
 ctx_react(void *arg, const struct script_react_req *req, json_t **result,
     char **cause)
 {
-	struct agent_run *run = arg;
+	return ctx_loop(arg, req, NULL, result, cause);
+}
+
+static int
+ctx_strategy(void *arg, const struct script_react_req *req,
+    const json_t *strategy, json_t **result, char **cause)
+{
+	return ctx_loop(arg, req, strategy, result, cause);
+}
+
+/*
+ * ctx.react and ctx.strategy: the ReAct loop, or strategy (when not NULL)
+ * over it, inside the Lua agent's run.  Its steps join the run's, its
+ * usage the run's usage.
+ */
+static int
+ctx_loop(struct agent_run *run, const struct script_react_req *req,
+    const json_t *strategy, json_t **result, char **cause)
+{
 	struct agent_react_params p;
 	struct agent_react_result res;
+	struct agent_strategy_result sr;
+	struct agent_strategy st;
+	struct agent_scorer_hook hook = { agent_scorer_tool, run->set };
 	struct agent_sink sink = { run_sink_event, run_sink_poll, run };
+	struct agent_react_result *r;
 	struct agent_span *span;
 	json_t *step;
 	size_t i;
@@ -1448,6 +1549,11 @@ ctx_react(void *arg, const struct script_react_req *req, json_t **result,
 			return -1;
 		}
 	}
+	if (strategy != NULL &&
+	    agent_strategy_parse(strategy, &st, cause) != 0) {
+		agent_strategy_clear(&st);
+		return -1;
+	}
 	memset(&p, 0, sizeof p);
 	p.input = req->input;
 	p.tmpl = run->state->tmpl;
@@ -1460,25 +1566,44 @@ ctx_react(void *arg, const struct script_react_req *req, json_t **result,
 	p.tool_timeout_ms = run->state->tool_timeout_ms;
 	p.sampling = run->sampling;
 	p.cancel = &run->cancel;
-	span =
-	    agent_span_child(run_span(run), "ctx.react", AGENT_SPAN_STRATEGY);
-	if (agent_react_run(run->state->backend, run->set, &p, &sink, span,
-	        &res, cause) != 0) {
-		agent_span_error(span, "%s", *cause);
-		agent_span_end(span);
-		return -1;
+	span = agent_span_child(run_span(run),
+	    strategy != NULL ? "ctx.strategy" : "ctx.react",
+	    AGENT_SPAN_STRATEGY);
+	if (strategy != NULL) {
+		if (agent_strategy_run(run->state->backend, run->set, &p, &st,
+		        &hook, &sink, span, &sr, cause) != 0) {
+			agent_strategy_clear(&st);
+			goto fail;
+		}
+		agent_strategy_clear(&st);
+		r = &sr.r;
+	} else {
+		if (agent_react_run(run->state->backend, run->set, &p, &sink,
+		        span, &res, cause) != 0)
+			goto fail;
+		r = &res;
 	}
 	agent_span_attr_str(
-	    span, "agentd.ending", agent_ending_name(res.ending));
+	    span, "agentd.ending", agent_ending_name(r->ending));
 	agent_span_end(span);
-	run->usage.prompt_computed += res.usage.prompt_computed;
-	run->usage.prompt_reused += res.usage.prompt_reused;
-	run->usage.completion += res.usage.completion;
-	json_array_foreach(res.steps, i, step)
+	run->usage.prompt_computed += r->usage.prompt_computed;
+	run->usage.prompt_reused += r->usage.prompt_reused;
+	run->usage.completion += r->usage.completion;
+	json_array_foreach(r->steps, i, step)
 	    json_array_append(run->lua_steps, step);
-	*result = agent_react_result_json(&res);
-	agent_react_result_clear(&res);
+	if (strategy != NULL) {
+		*result = agent_strategy_result_json(&sr);
+		agent_strategy_result_clear(&sr);
+	} else {
+		*result = agent_react_result_json(&res);
+		agent_react_result_clear(&res);
+	}
 	return 0;
+
+fail:
+	agent_span_error(span, "%s", *cause);
+	agent_span_end(span);
+	return -1;
 }
 
 static json_t *

@@ -8,6 +8,12 @@
  * which the reader skips.  Descriptors are opened per line and closed at
  * once; a run writes a few dozen lines, and nothing stays open between
  * runs.
+ *
+ * A crash may leave the last line of a file torn (no '\n').  The next
+ * line appended to that file starts with a '\n' of its own, so the torn
+ * text stays one malformed line that readers skip, and no later span is
+ * glued to it and lost.  Listing, retention and OTLP export live in
+ * trace-store.c and trace-otlp.c.
  */
 #include <sys/stat.h>
 
@@ -28,8 +34,17 @@
 
 struct agent_tracer {
 	char *dir;
-	int fsync_each;
+	enum agent_trace_fsync fsync;
+	pthread_mutex_t lock; /* guards the fields below */
+	uint64_t last_sync_ns;
+	uint64_t max_bytes;
+	uint64_t max_age_s;
+	uint64_t last_prune_ns;
 };
+
+/* How often retention runs, at most. */
+#define TRACE_PRUNE_NS (60ULL * 1000000000ULL)
+#define TRACE_SYNC_NS  1000000000ULL
 
 struct agent_span {
 	struct agent_tracer *tracer;
@@ -58,6 +73,9 @@ static int hex_valid(const char *, size_t);
 static struct agent_span *span_new(
     struct agent_tracer *, const char *, enum agent_span_kind);
 static void span_write(struct agent_span *);
+static int file_torn(int);
+static void tracer_after_write(struct agent_tracer *, int, int);
+static void tracer_prune(struct agent_tracer *, int);
 static int span_cmp(const void *, const void *);
 static void tree_sort(json_t *);
 static json_t *tree_parent(json_t *, json_t *);
@@ -68,6 +86,33 @@ agent_span_kind_name(enum agent_span_kind kind)
 	if ((size_t)kind >= sizeof span_kinds / sizeof span_kinds[0])
 		return "unknown";
 	return span_kinds[kind];
+}
+
+static const char *const fsync_names[] = {
+	"never",
+	"always",
+	"everysec",
+};
+
+const char *
+agent_trace_fsync_name(enum agent_trace_fsync policy)
+{
+	if ((size_t)policy >= sizeof fsync_names / sizeof fsync_names[0])
+		return "unknown";
+	return fsync_names[policy];
+}
+
+int
+agent_trace_fsync_parse(const char *name, enum agent_trace_fsync *policy)
+{
+	for (size_t i = 0; i < sizeof fsync_names / sizeof fsync_names[0];
+	     i++) {
+		if (strcmp(fsync_names[i], name) == 0) {
+			*policy = (enum agent_trace_fsync)i;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 int
@@ -174,11 +219,17 @@ agent_traceparent_parse(
 }
 
 struct agent_tracer *
-agent_tracer_new(const char *dir, int fsync_each, char **cause)
+agent_tracer_new(const char *dir, int fsync_policy, char **cause)
 {
 	struct agent_tracer *t;
 	struct stat st;
 
+	if (fsync_policy < AGENT_TRACE_FSYNC_NEVER ||
+	    fsync_policy > AGENT_TRACE_FSYNC_EVERYSEC) {
+		xasprintf(cause, "%s: unknown trace fsync policy %d", dir,
+		    fsync_policy);
+		return NULL;
+	}
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		xasprintf(cause, "%s: cannot create the trace folder: %s", dir,
 		    strerror(errno));
@@ -199,8 +250,116 @@ agent_tracer_new(const char *dir, int fsync_each, char **cause)
 	}
 	t = xcalloc(1, sizeof *t);
 	t->dir = xstrdup(dir);
-	t->fsync_each = fsync_each;
+	t->fsync = (enum agent_trace_fsync)fsync_policy;
+	if (pthread_mutex_init(&t->lock, NULL) != 0)
+		fatalx("%s: pthread_mutex_init failed", __func__);
+	t->last_sync_ns = clock_mono_ns();
 	return t;
+}
+
+void
+agent_tracer_set_retention(
+    struct agent_tracer *t, uint64_t max_bytes, uint64_t max_age_s)
+{
+	pthread_mutex_lock(&t->lock);
+	t->max_bytes = max_bytes;
+	t->max_age_s = max_age_s;
+	t->last_prune_ns = 0;
+	pthread_mutex_unlock(&t->lock);
+	tracer_prune(t, 1);
+}
+
+void
+agent_tracer_sync(struct agent_tracer *t)
+{
+	int fd;
+
+	if (t == NULL || t->fsync != AGENT_TRACE_FSYNC_EVERYSEC)
+		return;
+	if ((fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		log_err("%s: %s", t->dir, strerror(errno));
+		return;
+	}
+	tracer_after_write(t, fd, 1);
+	close(fd);
+}
+
+/*
+ * Applies the fsync policy after a line went to fd; force syncs under
+ * everysec whatever the time.
+ */
+static void
+tracer_after_write(struct agent_tracer *t, int fd, int force)
+{
+	uint64_t now;
+	int due;
+
+	switch (t->fsync) {
+	case AGENT_TRACE_FSYNC_ALWAYS:
+		if (fsync(fd) == -1)
+			log_err("%s: fsync: %s", t->dir, strerror(errno));
+		break;
+	case AGENT_TRACE_FSYNC_EVERYSEC:
+		now = clock_mono_ns();
+		pthread_mutex_lock(&t->lock);
+		due = force || now - t->last_sync_ns >= TRACE_SYNC_NS;
+		if (due)
+			t->last_sync_ns = now;
+		pthread_mutex_unlock(&t->lock);
+		/* One syncfs covers every trace file written since. */
+		if (due && syncfs(fd) == -1)
+			log_err("%s: syncfs: %s", t->dir, strerror(errno));
+		break;
+	case AGENT_TRACE_FSYNC_NEVER:
+		break;
+	}
+}
+
+/* Runs retention when it is set and due (or forced). */
+static void
+tracer_prune(struct agent_tracer *t, int force)
+{
+	uint64_t now = clock_mono_ns(), max_bytes, max_age;
+	size_t removed = 0;
+	char *cause = NULL;
+
+	pthread_mutex_lock(&t->lock);
+	max_bytes = t->max_bytes;
+	max_age = t->max_age_s;
+	if ((max_bytes == 0 && max_age == 0) ||
+	    (!force && t->last_prune_ns != 0 &&
+	        now - t->last_prune_ns < TRACE_PRUNE_NS)) {
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
+	t->last_prune_ns = now;
+	pthread_mutex_unlock(&t->lock);
+	if (agent_trace_prune(t->dir, max_bytes, max_age,
+	        clock_wall_ns() / 1000000000ULL, &removed, &cause) != 0) {
+		log_err("trace retention: %s", cause);
+		free(cause);
+		return;
+	}
+	if (removed > 0)
+		log_info(
+		    "trace retention: %zu old trace files removed", removed);
+}
+
+/*
+ * Returns 1 when the file behind fd does not end with '\n' (a line torn
+ * by a crash), 0 when it does or is empty.
+ */
+static int
+file_torn(int fd)
+{
+	struct stat st;
+	char last;
+
+	if (fstat(fd, &st) == -1 || st.st_size == 0)
+		return 0;
+	if (pread(fd, &last, 1, st.st_size - 1) != 1)
+		return 0;
+	return last != '\n';
 }
 
 void
@@ -208,6 +367,7 @@ agent_tracer_free(struct agent_tracer *t)
 {
 	if (t == NULL)
 		return;
+	pthread_mutex_destroy(&t->lock);
 	free(t->dir);
 	free(t);
 }
@@ -323,7 +483,7 @@ static void
 span_write(struct agent_span *s)
 {
 	json_t *line;
-	char *text = NULL, *path = NULL;
+	char *text = NULL, *path = NULL, *p;
 	size_t len;
 	ssize_t n;
 	int fd = -1;
@@ -356,10 +516,22 @@ span_write(struct agent_span *s)
 
 	xasprintf(&path, "%s/%s.jsonl", s->tracer->dir, s->trace_id);
 	fd = open(
-	    path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	    path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd == -1) {
 		log_err("%s: cannot write a span: %s", path, strerror(errno));
 		goto out;
+	}
+	p = text;
+	if (file_torn(fd)) {
+		/* End the torn line first, in the same write. */
+		p = xmalloc(len + 1);
+		p[0] = '\n';
+		memcpy(p + 1, text, len);
+		free(text);
+		text = p;
+		len++;
+		log_warn(
+		    "%s: a torn last line (a crash?) is left behind", path);
 	}
 	do {
 		n = write(fd, text, len);
@@ -369,8 +541,8 @@ span_write(struct agent_span *s)
 	else if ((size_t)n != len)
 		log_err("%s: short write of a span (%zd of %zu bytes)", path, n,
 		    len);
-	if (s->tracer->fsync_each && fsync(fd) == -1)
-		log_err("%s: fsync: %s", path, strerror(errno));
+	if (n != -1)
+		tracer_after_write(s->tracer, fd, 0);
 out:
 	if (fd != -1)
 		close(fd);
@@ -383,8 +555,11 @@ agent_span_end(struct agent_span *s)
 {
 	if (s == NULL)
 		return;
-	if (s->tracer != NULL)
+	if (s->tracer != NULL) {
 		span_write(s);
+		if (s->kind == AGENT_SPAN_RUN)
+			tracer_prune(s->tracer, 0);
+	}
 	json_decref(s->attributes);
 	free(s->error);
 	free(s->name);

@@ -70,13 +70,46 @@ const char *agent_span_kind_name(enum agent_span_kind kind);
 int agent_span_kind_parse(const char *name, enum agent_span_kind *kind);
 
 /*
- * Opens the store in folder dir, creating it (mode 0700) when missing.
- * With fsync_each, every line is fsync()ed before agent_span_end()
- * returns.  Returns a new tracer (free with agent_tracer_free()), or NULL
- * with *cause.
+ * When span lines reach the disk (the trace_fsync directive):
+ *  - never: the kernel writes them back when it likes; a machine crash
+ *    may lose the last few seconds of spans (a daemon crash loses none);
+ *  - always: every line is fsync()ed before agent_span_end() returns;
+ *  - everysec: a span end that finds the last sync a second old or more
+ *    syncs the store's file system (syncfs(2)), so a machine crash loses
+ *    at most the spans written since the last such span end, or since
+ *    the last agent_tracer_sync().
+ * The values 0 and 1 keep the meaning of the older fsync_each flag.
+ */
+enum agent_trace_fsync {
+	AGENT_TRACE_FSYNC_NEVER = 0,
+	AGENT_TRACE_FSYNC_ALWAYS = 1,
+	AGENT_TRACE_FSYNC_EVERYSEC = 2,
+};
+
+/* Returns "never", "always" or "everysec". */
+const char *agent_trace_fsync_name(enum agent_trace_fsync policy);
+/* Parses a policy name; returns 0, or -1 when unknown. */
+int agent_trace_fsync_parse(const char *name, enum agent_trace_fsync *policy);
+
+/*
+ * Opens the store in folder dir, creating it (mode 0700) when missing,
+ * with fsync policy fsync_policy (an enum agent_trace_fsync).  Returns a
+ * new tracer (free with agent_tracer_free()), or NULL with *cause.
  */
 struct agent_tracer *agent_tracer_new(
-    const char *dir, int fsync_each, char **cause);
+    const char *dir, int fsync_policy, char **cause);
+/*
+ * Sets the store's retention: trace files are removed, oldest (by last
+ * write) first, while the store holds more than max_bytes, and once
+ * their last write is more than max_age_s seconds old; 0 means no limit.
+ * The store is pruned now and then at most once a minute, when a root
+ * span ends.  A file still being written may go when max_bytes is
+ * smaller than one trace.
+ */
+void agent_tracer_set_retention(
+    struct agent_tracer *t, uint64_t max_bytes, uint64_t max_age_s);
+/* Syncs what was written under the everysec policy; logs a failure. */
+void agent_tracer_sync(struct agent_tracer *t);
 /* Frees the tracer; spans still open must not end afterwards.  NULL ok. */
 void agent_tracer_free(struct agent_tracer *t);
 /* The store's folder (borrowed). */
@@ -152,5 +185,73 @@ json_t *agent_trace_tree(json_t *spans);
  */
 json_t *agent_trace_get(
     struct agent_tracer *t, const char *trace_id, int *unknown, char **cause);
+
+/*
+ * Removes trace files (<32 hex>.jsonl; nothing else is touched) from dir
+ * by the retention rule agent_tracer_set_retention() describes, with
+ * now_s as the current time in seconds since the epoch.  *removed (may
+ * be NULL) counts the files removed.  Returns 0, or -1 with *cause when
+ * the folder cannot be read; a file that cannot be removed is logged and
+ * skipped.
+ */
+int agent_trace_prune(const char *dir, uint64_t max_bytes, uint64_t max_age_s,
+    uint64_t now_s, size_t *removed, char **cause);
+
+/*
+ * trace.list's filter.  since_ns and until_ns (0: no bound) bound a
+ * trace's start; agent (NULL: any) is the root span's gen_ai.agent.name;
+ * outcome (NULL: any) is "ok", "error" or "incomplete" (no root span yet:
+ * the run is still going, or the daemon died during it).  At most limit
+ * traces (0: AGENT_TRACE_LIST_MAX) are listed.
+ */
+struct agent_trace_filter {
+	uint64_t since_ns;
+	uint64_t until_ns;
+	const char *agent;
+	const char *outcome;
+	size_t limit;
+};
+#define AGENT_TRACE_LIST_MAX 1000
+
+/*
+ * trace.list: the traces of the store in folder dir that pass f, newest
+ * first, as {"traces": [{"trace_id", "name", "agent", "outcome",
+ * "status_message" (errors only), "start_ns", "end_ns", "duration_ms",
+ * "span_count", "input_tokens", "output_tokens", "skipped_lines",
+ * "bytes"}], "truncated": bool}.  A file that cannot be read is logged
+ * and left out.  Returns a new object, or NULL with *cause when the
+ * folder cannot be read or the filter is invalid.
+ */
+json_t *agent_trace_list(
+    const char *dir, const struct agent_trace_filter *f, char **cause);
+/*
+ * The summary trace.list gives of one trace (spans: a borrowed array as
+ * agent_trace_read() returns).  Returns a new object; trace_id is NULL
+ * only when spans is empty.
+ */
+json_t *agent_trace_summary(const json_t *spans);
+
+/*
+ * Converts spans (a borrowed array as agent_trace_read() returns, from
+ * one trace or several) into one OTLP/JSON TracesData object: one
+ * resourceSpans (service.name service) with one scopeSpans (scope
+ * "agentd", version) holding every span.  Ids stay hex; kind is an
+ * integer (run: SERVER 2, llm: CLIENT 3, others INTERNAL 1); times are
+ * decimal strings of nanoseconds; attributes become KeyValue lists of
+ * typed AnyValues (integers as strings, objects as kvlistValue, arrays
+ * as arrayValue, null left out); the span kind is kept as the attribute
+ * agentd.span.kind; status is {"code": 1 OK or 2 ERROR, "message"}.
+ * Returns a new object.
+ */
+json_t *agent_trace_otlp(
+    const json_t *spans, const char *service, const char *version);
+/*
+ * Reads the traces named in ids (a borrowed array of trace id strings)
+ * from the store in folder dir and converts them as agent_trace_otlp().
+ * Returns a new object, or NULL with *cause (*unknown set to 1, when
+ * unknown is not NULL, for a trace that does not exist).
+ */
+json_t *agent_trace_export(const char *dir, const json_t *ids,
+    const char *service, const char *version, int *unknown, char **cause);
 
 #endif /* AGENTD_AGENT_TRACE_H */

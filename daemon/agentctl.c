@@ -25,6 +25,7 @@ const struct ctl_cmd *const ctl_cmds[] = {
 	&ctl_cmd_agents,
 	&ctl_cmd_call,
 	&ctl_cmd_cancel,
+	&ctl_cmd_eval,
 	&ctl_cmd_help,
 	&ctl_cmd_methods,
 	&ctl_cmd_ping,
@@ -32,6 +33,7 @@ const struct ctl_cmd *const ctl_cmds[] = {
 	&ctl_cmd_status,
 	&ctl_cmd_tool,
 	&ctl_cmd_tools,
+	&ctl_cmd_trace,
 	NULL,
 };
 

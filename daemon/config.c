@@ -77,6 +77,9 @@ const struct dmn_directive dmn_directives[] = {
 	DIRECTIVE(socket_mode, DMN_CONF_MODE, 0, 0777, DMN_DIRECTIVE_RESTART),
 	DIRECTIVE(tool_timeout_ms, DMN_CONF_MS, 1, 3600000, 0),
 	DIRECTIVE(trace_dir, DMN_CONF_PATH, 0, 0, 0),
+	DIRECTIVE(trace_fsync, DMN_CONF_FSYNC, 0, 2, 0),
+	DIRECTIVE(trace_max_age, DMN_CONF_COUNT, 0, 100ULL * 365 * 86400, 0),
+	DIRECTIVE(trace_max_bytes, DMN_CONF_SIZE, 0, 1ULL << 50, 0),
 	DIRECTIVE(workers, DMN_CONF_COUNT, 0, 1024, DMN_DIRECTIVE_RESTART),
 };
 const size_t dmn_ndirectives = sizeof dmn_directives / sizeof dmn_directives[0];
@@ -120,6 +123,7 @@ dmn_config_new(void)
 	c->max_runs = 64;
 	c->plugin_dir = dmn_datadir_path("plugins");
 	c->tool_timeout_ms = 30000;
+	c->trace_fsync = 2; /* everysec */
 	return c;
 }
 
@@ -449,6 +453,20 @@ set_value(struct dmn_config *c, const struct dmn_directive *d,
 			return -1;
 		}
 		return 0;
+	case DMN_CONF_FSYNC:
+		/* The values of enum agent_trace_fsync. */
+		if (strcmp(value, "never") == 0)
+			*(int *)FIELD(c, d) = 0;
+		else if (strcmp(value, "always") == 0)
+			*(int *)FIELD(c, d) = 1;
+		else if (strcmp(value, "everysec") == 0)
+			*(int *)FIELD(c, d) = 2;
+		else {
+			xasprintf(why, "'%s' is not never, always or everysec",
+			    value);
+			return -1;
+		}
+		return 0;
 	case DMN_CONF_UID:
 	case DMN_CONF_GID: {
 		uint32_t **list = FIELD(c, d);
@@ -594,6 +612,7 @@ dmn_config_equal(const struct dmn_directive *d, const struct dmn_config *a,
 		    *(const unsigned int *)CFIELD(b, d);
 	case DMN_CONF_LEVEL:
 	case DMN_CONF_BOOL:
+	case DMN_CONF_FSYNC:
 		return *(const int *)CFIELD(a, d) == *(const int *)CFIELD(b, d);
 	case DMN_CONF_UID:
 	case DMN_CONF_GID: {
@@ -638,6 +657,7 @@ dmn_config_copy_value(const struct dmn_directive *d, struct dmn_config *dst,
 		return;
 	case DMN_CONF_LEVEL:
 	case DMN_CONF_BOOL:
+	case DMN_CONF_FSYNC:
 		*(int *)FIELD(dst, d) = *(const int *)CFIELD(src, d);
 		return;
 	case DMN_CONF_UID:
@@ -686,6 +706,13 @@ dmn_config_value(const struct dmn_directive *d, const struct dmn_config *c)
 		return xstrdup(log_level_name(*(const int *)CFIELD(c, d)));
 	case DMN_CONF_BOOL:
 		return xstrdup(*(const int *)CFIELD(c, d) ? "yes" : "no");
+	case DMN_CONF_FSYNC: {
+		static const char *const names[] = { "never", "always",
+			"everysec" };
+		int v = *(const int *)CFIELD(c, d);
+
+		return xstrdup(v >= 0 && v <= 2 ? names[v] : "?");
+	}
 	case DMN_CONF_UID:
 	case DMN_CONF_GID: {
 		const uint32_t *const *list = CFIELD(c, d);

@@ -96,6 +96,7 @@ struct ctl_cmd {
 extern const struct ctl_cmd ctl_cmd_agents;
 extern const struct ctl_cmd ctl_cmd_call;
 extern const struct ctl_cmd ctl_cmd_cancel;
+extern const struct ctl_cmd ctl_cmd_eval;
 extern const struct ctl_cmd ctl_cmd_help;
 extern const struct ctl_cmd ctl_cmd_methods;
 extern const struct ctl_cmd ctl_cmd_ping;
@@ -103,6 +104,7 @@ extern const struct ctl_cmd ctl_cmd_run;
 extern const struct ctl_cmd ctl_cmd_status;
 extern const struct ctl_cmd ctl_cmd_tool;
 extern const struct ctl_cmd ctl_cmd_tools;
+extern const struct ctl_cmd ctl_cmd_trace;
 
 /* agentctl.c: the command table, NULL-terminated. */
 extern const struct ctl_cmd *const ctl_cmds[];
@@ -129,6 +131,24 @@ void ctl_warn(const struct ctl_ctx *ctx, const char *fmt, ...)
 /* As ctl_warn, adds the command's usage line; returns CTL_EXIT_USAGE. */
 enum ctl_exit ctl_usage_error(const struct ctl_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * ctl-strategy.c: builds agent.run params from `--strategy NAME` (may be
+ * NULL) and the n_sets `--set KEY=VALUE` arguments in sets (borrowed).
+ * VALUE is JSON when it parses, else a string.  "strategy.KEY", and a
+ * KEY that is a setting of the named strategy (n, temperature,
+ * early_stop, breadth, beam, depth, scorer, min_thinking_tokens,
+ * max_thinking_tokens, wait_text, judge, ...), go into the strategy;
+ * other KEYs are set in params; "a.b" sets member b of object a.  On
+ * success returns 0 and sets *strategy to a new {"name": NAME, ...}, or
+ * to NULL when name is NULL.  Returns -1 with *cause (a usage message
+ * starting with the option; the caller frees it) for a malformed
+ * argument, an unknown strategy, a setting the named strategy does not
+ * have, or a strategy setting without --strategy; params may then hold
+ * some of the settings.
+ */
+int ctl_strategy_build(const char *name, const char *const *sets,
+    size_t n_sets, json_t *params, json_t **strategy, char **cause);
 
 /*
  * ctl-print.c: output.  With --json every value is one compact line;

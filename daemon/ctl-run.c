@@ -10,6 +10,13 @@
  *   --tools a,b        the tools the run may use (default: all)
  *   --max-steps N      at most N steps (default 8)
  *   --timeout-ms N     the run's wall-clock limit (default 120000)
+ *   --strategy NAME    a reasoning strategy (cot, self_consistency, tot,
+ *                      budget, best_of_n): "strategy": {"name": NAME}
+ *   --set KEY=VALUE    a setting of the strategy (n=3, early_stop=false,
+ *                      budget.max_thinking_tokens=64) or any other member
+ *                      of agent.run's params (max_tokens=64), repeated;
+ *                      VALUE is read as JSON when it parses, else it is a
+ *                      string (ctl-strategy.c says where each KEY goes).
  *   --json             machine output
  *
  * Exit status 0 when the run ended with a final answer, 1 when it ended
@@ -32,6 +39,8 @@
 #define RUN_DEFAULT_TIMEOUT_MS 120000
 /* How much longer than the run agentctl waits for its answer. */
 #define RUN_GRACE_MS 10000
+/* The most --set options. */
+#define RUN_MAX_SETS 64
 
 /* ANSI colours, or empty strings when the output is not a terminal. */
 struct run_style {
@@ -43,17 +52,22 @@ struct run_view {
 	struct run_style st;
 	int at_line_start;
 	int json;
+	int branches; /* a strategy runs: events per branch, no tokens */
 };
 
 static enum ctl_exit run_exec(struct ctl_ctx *ctx, int argc, char **argv);
 static void run_notify(const char *method, json_t *params, void *arg);
 static int run_number(const char *arg, long max, long *out);
 static void run_newline(struct run_view *v);
+static void run_branch_event(
+    struct run_view *v, const char *type, json_t *params);
+static void run_report(struct run_view *v, json_t *report);
 
 const struct ctl_cmd ctl_cmd_run = {
 	.name = "run",
 	.usage = "[--agent NAME] [--tools a,b] [--max-steps N] "
-	         "[--timeout-ms N] [--json] TASK",
+	         "[--timeout-ms N] [--strategy NAME] [--set KEY=VALUE]... "
+	         "[--json] TASK",
 	.summary = "run an agent on a task and watch its steps",
 	.min_args = 1,
 	.max_args = -1,
@@ -84,6 +98,99 @@ run_newline(struct run_view *v)
 	v->at_line_start = 1;
 }
 
+/*
+ * Shows one event of a strategy's run.  Its branches (samples, tree
+ * nodes) run at the same time, so their tokens would interleave: each
+ * event gets a line of its own, prefixed with its branch, and the token
+ * stream is left out.
+ */
+static void
+run_branch_event(struct run_view *v, const char *type, json_t *params)
+{
+	const char *text = json_string_value(json_object_get(params, "text"));
+	json_int_t branch =
+	    json_integer_value(json_object_get(params, "branch"));
+	json_int_t step = json_integer_value(json_object_get(params, "step"));
+	json_int_t thinking =
+	    json_integer_value(json_object_get(params, "thinking_tokens"));
+	char *s = NULL;
+
+	if (strcmp(type, "token") == 0 || strcmp(type, "final") == 0)
+		return;
+	run_newline(v);
+	printf("%s[%" JSON_INTEGER_FORMAT "]%s ", v->st.dim, branch, v->st.off);
+	if (strcmp(type, "step") == 0) {
+		printf("%s-- step %" JSON_INTEGER_FORMAT "%s\n", v->st.cyan,
+		    step, v->st.off);
+	} else if (strcmp(type, "thought") == 0 && text != NULL) {
+		fputs("Thought: ", stdout);
+		ctl_print_text(stdout, text, strlen(text));
+		fputc('\n', stdout);
+	} else if (strcmp(type, "action") == 0) {
+		s = json_dumps(json_object_get(params, "input"),
+		    JSON_COMPACT | JSON_ENCODE_ANY);
+		fputs("Action: ", stdout);
+		text = json_string_value(json_object_get(params, "tool"));
+		if (text != NULL)
+			ctl_print_text(stdout, text, strlen(text));
+		fputc(' ', stdout);
+		if (s != NULL)
+			ctl_print_text(stdout, s, strlen(s));
+		fputc('\n', stdout);
+	} else if (strcmp(type, "observation") == 0 && text != NULL) {
+		printf("%sObservation: ",
+		    json_is_true(json_object_get(params, "error"))
+		        ? v->st.red
+		        : v->st.green);
+		ctl_print_text(stdout, text, strlen(text));
+		printf("%s\n", v->st.off);
+	} else if (strcmp(type, "wait") == 0) {
+		printf("%swait %" JSON_INTEGER_FORMAT
+		       " after %" JSON_INTEGER_FORMAT " thinking tokens%s\n",
+		    v->st.cyan,
+		    json_integer_value(json_object_get(params, "waits")),
+		    thinking, v->st.off);
+	} else if (strcmp(type, "budget_forced") == 0) {
+		printf("%sthinking ended at the budget, %" JSON_INTEGER_FORMAT
+		       " tokens%s\n",
+		    v->st.cyan, thinking, v->st.off);
+	} else {
+		s = json_dumps(params, JSON_COMPACT);
+		printf("%s%s: ", v->st.dim, type);
+		if (s != NULL)
+			ctl_print_text(stdout, s, strlen(s));
+		printf("%s\n", v->st.off);
+	}
+	free(s);
+}
+
+/* One line with the scalar members of a strategy's report. */
+static void
+run_report(struct run_view *v, json_t *report)
+{
+	const char *key;
+	json_t *m;
+	char *s;
+	int first = 1;
+
+	if (!json_is_object(report))
+		return;
+	printf("%sstrategy:", v->st.dim);
+	json_object_foreach(report, key, m)
+	{
+		if (json_is_object(m) || json_is_array(m))
+			continue;
+		s = json_is_string(m) ? xstrdup(json_string_value(m))
+		                      : json_dumps(m, JSON_ENCODE_ANY);
+		printf("%s %s=", first ? "" : ",", key);
+		if (s != NULL)
+			ctl_print_text(stdout, s, strlen(s));
+		free(s);
+		first = 0;
+	}
+	printf("%s\n", v->st.off);
+}
+
 /* Shows one agent.event as it arrives. */
 static void
 run_notify(const char *method, json_t *params, void *arg)
@@ -104,6 +211,11 @@ run_notify(const char *method, json_t *params, void *arg)
 	step = json_object_get(params, "step");
 	if (type == NULL)
 		return;
+	if (v->branches && strcmp(type, "start") != 0) {
+		run_branch_event(v, type, params);
+		fflush(stdout);
+		return;
+	}
 	if (strcmp(type, "start") == 0) {
 		printf("%srun %s, agent %s, trace %s%s\n", v->st.dim,
 		    json_string_value(json_object_get(params, "run_id")),
@@ -150,10 +262,12 @@ run_exec(struct ctl_ctx *ctx, int argc, char **argv)
 	struct run_view view;
 	json_t *params, *result, *tools, *usage;
 	const char *task = NULL, *agent = NULL, *tlist = NULL, *ending, *answer;
-	const char *nc;
+	const char *nc, *strategy_name = NULL, *sets[RUN_MAX_SETS];
+	json_t *strategy;
+	size_t n_sets = 0;
 	long max_steps = 0, timeout = RUN_DEFAULT_TIMEOUT_MS;
 	enum ctl_exit rc;
-	char *copy, *p, *name;
+	char *copy, *p, *name, *cause = NULL;
 	int opts = 1;
 
 	memset(&view, 0, sizeof view);
@@ -169,6 +283,21 @@ run_exec(struct ctl_ctx *ctx, int argc, char **argv)
 		}
 		if (opts && strcmp(a, "--json") == 0) {
 			view.json = ctx->json = 1;
+			continue;
+		}
+		if (opts &&
+		    (strcmp(a, "--set") == 0 || strcmp(a, "--strategy") == 0)) {
+			if (i + 1 >= argc)
+				return ctl_usage_error(
+				    ctx, "%s needs an argument", a);
+			val = argv[++i];
+			if (strcmp(a, "--strategy") == 0)
+				strategy_name = val;
+			else if (n_sets == RUN_MAX_SETS)
+				return ctl_usage_error(
+				    ctx, "more than %d --set", RUN_MAX_SETS);
+			else
+				sets[n_sets++] = val;
 			continue;
 		}
 		if (opts &&
@@ -228,6 +357,22 @@ run_exec(struct ctl_ctx *ctx, int argc, char **argv)
 		free(copy);
 		json_object_set_new(params, "tools", tools);
 	}
+	if (ctl_strategy_build(
+	        strategy_name, sets, n_sets, params, &strategy, &cause) != 0) {
+		json_decref(params);
+		rc = ctl_usage_error(ctx, "%s", cause);
+		free(cause);
+		return rc;
+	}
+	if (strategy != NULL) {
+		json_object_set_new(params, "strategy", strategy);
+		view.branches = 1;
+	}
+	/* A --set timeout_ms=N counts for the wait below too. */
+	if (json_is_integer(json_object_get(params, "timeout_ms")) &&
+	    json_integer_value(json_object_get(params, "timeout_ms")) > 0)
+		timeout = (long)json_integer_value(
+		    json_object_get(params, "timeout_ms"));
 
 	nc = getenv("NO_COLOR");
 	if (!view.json && isatty(STDOUT_FILENO) &&
@@ -293,6 +438,7 @@ run_exec(struct ctl_ctx *ctx, int argc, char **argv)
 		        json_object_get(usage, "completion_tokens")),
 		    json_string_value(json_object_get(result, "trace_id")),
 		    view.st.off);
+		run_report(&view, json_object_get(result, "strategy"));
 	}
 	rc = ending != NULL && strcmp(ending, "final_answer") == 0
 	    ? CTL_EXIT_OK

@@ -86,6 +86,9 @@ struct dmn_config {
 	char *scripted_model;   /* tests: a scripted backend's script */
 	uint64_t tool_timeout_ms;
 	char *trace_dir; /* NULL: $STATE_DIRECTORY/traces or the like */
+	int trace_fsync; /* enum agent_trace_fsync: never, always, everysec */
+	size_t trace_max_age;   /* seconds; 0: no limit */
+	size_t trace_max_bytes; /* 0: no limit */
 };
 
 /* How a directive's value is read. */
@@ -99,6 +102,7 @@ enum dmn_conf_type {
 	DMN_CONF_BOOL,  /* yes/no, on/off, true/false, 1/0 */
 	DMN_CONF_UID,   /* a user name or number, appended to a list */
 	DMN_CONF_GID,   /* a group name or number, appended to a list */
+	DMN_CONF_FSYNC, /* never, always or everysec (an int 0, 1, 2) */
 };
 
 /* Directive flags. */

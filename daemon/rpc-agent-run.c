@@ -3,7 +3,8 @@
  * shapes").  Params: {"input", "agent" ("react"), "tools" (all),
  * "max_steps" (8), "max_tokens" (1024 per model call), "timeout_ms"
  * (120000), "temperature", "top_k", "top_p", "min_p", "seed", "stream"
- * (false), "traceparent"}.  The run executes on a worker; with "stream"
+ * (false), "traceparent", "strategy" (docs/strategies.md; the result
+ * then has a "strategy" report)}.  The run executes on a worker; with "stream"
  * the client gets agent.event notifications ({run_id, request_id, seq,
  * branch, type, ...}: start, step, token, thought, action, observation,
  * final) before the response.  Result: {run_id, trace_id, agent, answer,

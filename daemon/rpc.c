@@ -20,12 +20,17 @@ extern const struct dmn_method dmn_method_daemon_methods;
 extern const struct dmn_method dmn_method_daemon_ping;
 extern const struct dmn_method dmn_method_daemon_sleep;
 extern const struct dmn_method dmn_method_daemon_status;
+extern const struct dmn_method dmn_method_eval_run;
+extern const struct dmn_method dmn_method_model_generate;
+extern const struct dmn_method dmn_method_models_list;
 extern const struct dmn_method dmn_method_plugins_reload;
 extern const struct dmn_method dmn_method_run_get;
 extern const struct dmn_method dmn_method_runs_list;
 extern const struct dmn_method dmn_method_tools_call;
 extern const struct dmn_method dmn_method_tools_list;
+extern const struct dmn_method dmn_method_trace_export;
 extern const struct dmn_method dmn_method_trace_get;
+extern const struct dmn_method dmn_method_trace_list;
 
 /* Sorted by name; tests/unit/test-daemon-rpc.c checks it. */
 const struct dmn_method *const dmn_methods[] = {
@@ -36,12 +41,17 @@ const struct dmn_method *const dmn_methods[] = {
 	&dmn_method_daemon_ping,
 	&dmn_method_daemon_sleep,
 	&dmn_method_daemon_status,
+	&dmn_method_eval_run,
+	&dmn_method_model_generate,
+	&dmn_method_models_list,
 	&dmn_method_plugins_reload,
 	&dmn_method_run_get,
 	&dmn_method_runs_list,
 	&dmn_method_tools_call,
 	&dmn_method_tools_list,
+	&dmn_method_trace_export,
 	&dmn_method_trace_get,
+	&dmn_method_trace_list,
 };
 const size_t dmn_nmethods = sizeof dmn_methods / sizeof dmn_methods[0];
 

@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@
 #define MODELS_REL   "models"
 
 struct dmn_agent {
+	atomic_size_t n_generating; /* model.generate calls in flight */
 	struct plug_loader *loader;
 	struct plug_registry *registry;
 	struct agent_runtime *rt;
@@ -234,6 +236,9 @@ settings_fill(struct agent_settings *set, const struct dmn_config *c)
 	rc->trace_dir = c->trace_dir != NULL
 	    ? settings_dup(set, c->trace_dir)
 	    : settings_own(set, trace_dir_default());
+	rc->trace_fsync = c->trace_fsync;
+	rc->trace_max_age_s = c->trace_max_age;
+	rc->trace_max_bytes = c->trace_max_bytes;
 	rc->agents_dir = settings_dup(set, c->agents_dir);
 	rc->max_runs = c->max_runs;
 	rc->tool_timeout_ms = (uint32_t)c->tool_timeout_ms;
@@ -246,6 +251,7 @@ dmn_agent_new(const struct dmn_config *c, char **cause)
 	struct dmn_agent *a;
 
 	a = xcalloc(1, sizeof *a);
+	atomic_init(&a->n_generating, 0);
 	a->loader = plug_loader_new();
 	a->providers[0].name = "C plugins";
 	a->providers[0].collect = plug_loader_collect;
@@ -421,6 +427,27 @@ dmn_agent_error(struct dmn_request *req, enum agent_err err, const char *cause,
 		json_decref(extra);
 	}
 	dmn_request_error(req, code, NULL, data);
+}
+
+int
+dmn_agent_generate_begin(struct dmn_agent *a, size_t max, char **cause)
+{
+	size_t n = atomic_fetch_add(&a->n_generating, 1);
+
+	if (n >= max) {
+		atomic_fetch_sub(&a->n_generating, 1);
+		xasprintf(cause,
+		    "%zu generations are in flight (max_runs); try again later",
+		    n);
+		return -1;
+	}
+	return 0;
+}
+
+void
+dmn_agent_generate_end(struct dmn_agent *a)
+{
+	atomic_fetch_sub(&a->n_generating, 1);
 }
 
 int

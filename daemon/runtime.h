@@ -19,9 +19,10 @@ struct plug_registry;
 /*
  * Builds the registry and the runtime from c: loads the tools, the model
  * and the Lua agents (so it may take a while; call it before the loop
- * runs).  A missing model or trace folder is logged and leaves runs
- * failing or untraced; only a registry config that cannot work or a
- * missing ReAct template fail it.  Returns NULL with *cause.
+ * runs).  A missing model, ReAct template, tool folder or trace folder
+ * is logged and leaves runs failing, tools missing or runs untraced, so
+ * that the daemon starts without its data directory; only a registry
+ * config that cannot work fails it.  Returns NULL with *cause.
  */
 struct dmn_agent *dmn_agent_new(const struct dmn_config *c, char **cause);
 /*
@@ -60,6 +61,13 @@ struct dmn_agent *dmn_agent_of(struct dmn_request *req);
  */
 void dmn_agent_error(struct dmn_request *req, enum agent_err err,
     const char *cause, json_t *extra);
+/*
+ * model.generate's slots: at most max (the config's max_runs) calls in
+ * flight, apart from the runs.  begin() takes one and returns 0, or -1
+ * with *cause when all are taken; end() gives it back.  Any thread.
+ */
+int dmn_agent_generate_begin(struct dmn_agent *a, size_t max, char **cause);
+void dmn_agent_generate_end(struct dmn_agent *a);
 /*
  * Reads a required string member of params for a method's check():
  * returns 0, or -1 with *cause naming it.

@@ -75,6 +75,7 @@ static int ctx_generate(lua_State *);
 static int ctx_chat(lua_State *);
 static int ctx_tool(lua_State *);
 static int ctx_react(lua_State *);
+static int ctx_strategy(lua_State *);
 static int ctx_tools(lua_State *);
 static int ctx_emit(lua_State *);
 static int ctx_span(lua_State *);
@@ -320,6 +321,7 @@ agent_push_ctx(lua_State *L)
 		{ "chat", ctx_chat },
 		{ "tool", ctx_tool },
 		{ "react", ctx_react },
+		{ "strategy", ctx_strategy },
 		{ "tools", ctx_tools },
 		{ "emit", ctx_emit },
 		{ "span", ctx_span },
@@ -675,6 +677,60 @@ ctx_react(lua_State *L)
 		return ctx_fail(L, "react", "the loop returned no result");
 	script_json_push(L, b->json);
 	script_box_clear(b);
+	return 1;
+}
+
+/*
+ * ctx.strategy{name=, input=, tools=, max_steps=, ...}: the strategy's
+ * result table.  The fields but input, tools and max_steps make the
+ * strategy object, which the host checks.
+ */
+static int
+ctx_strategy(lua_State *L)
+{
+	struct script_sandbox *s = script_sandbox_of(L);
+	struct script_react_req req;
+	struct script_box *b, *st;
+	const char *key;
+	int rc;
+
+	s = ctx_need(L, "strategy", s->ops != NULL && s->ops->strategy != NULL);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	b = script_box_push(L);
+	st = script_box_push(L);
+	memset(&req, 0, sizeof req);
+	/* String keys only, so that the table converts to an object. */
+	lua_pushnil(L);
+	while (lua_next(L, 1) != 0) {
+		lua_pop(L, 1);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			luaL_error(L, "ctx.strategy: the request has a %s key",
+			    luaL_typename(L, -1));
+	}
+	ctx_string(L, 1, "strategy", "name", CTX_MAX_NAME, 1);
+	req.input = ctx_string(L, 1, "strategy", "input", SIZE_MAX, 1);
+	req.tools =
+	    ctx_strings(L, 1, "strategy", "tools", CTX_MAX_TOOLS, &req.n_tools);
+	req.max_steps = (uint32_t)ctx_integer(
+	    L, 1, "strategy", "max_steps", 1, CTX_MAX_STEPS);
+	script_json_from(L, 1, 0, &st->json);
+	if (!json_is_object(st->json))
+		return ctx_fail(L, "strategy", "the request must be a table");
+	for (size_t i = 0; i < 3; i++) {
+		key = i == 0 ? "input" : i == 1 ? "tools" : "max_steps";
+		json_object_del(st->json, key);
+	}
+	rc = s->ops->strategy(s->ops_arg, &req, st->json, &b->json, &b->cause);
+	script_sandbox_check(L);
+	if (rc != 0)
+		return ctx_fail(L, "strategy", b->cause);
+	if (!json_is_object(b->json))
+		return ctx_fail(
+		    L, "strategy", "the strategy returned no result");
+	script_json_push(L, b->json);
+	script_box_clear(b);
+	script_box_clear(st);
 	return 1;
 }
 

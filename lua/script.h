@@ -291,6 +291,14 @@ struct script_react_req {
  *   error NULL when the function returned and its message when it
  *   raised.  In Lua: ctx.span(name, fn, ...) calls fn(...) inside the
  *   span and returns what fn returned, or re-raises fn's error.
+ * strategy: runs a reasoning strategy over the ReAct loop, as react does
+ *   (req: input, tools, max_steps), with strategy (borrowed) an object
+ *   shaped like agent.run's "strategy" param ({"name", ...settings},
+ *   which agent/ checks).  Stores the result in *result (a new reference
+ *   to agent.run's result shape, with its "strategy" report); returns 0
+ *   or -1.  In Lua: ctx.strategy{name=, input=, tools=, max_steps=, ...}
+ *   (every other field is a setting of the strategy: n=, temperature=,
+ *   budget={...}) returns that object as a table.
  */
 struct script_ctx_ops {
 	int (*generate)(void *arg, const struct script_gen_req *req,
@@ -306,6 +314,8 @@ struct script_ctx_ops {
 	int (*span_begin)(
 	    void *arg, const char *name, void **span, char **cause);
 	void (*span_end)(void *arg, void *span, const char *error);
+	int (*strategy)(void *arg, const struct script_react_req *req,
+	    const json_t *strategy, json_t **result, char **cause);
 };
 
 /* ---- Lua agents --------------------------------------------------------- */

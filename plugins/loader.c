@@ -149,39 +149,75 @@ struct plug_collect {
 	size_t size_added;
 };
 
-static void plug_host_log(const struct agentd_plugin *, int, const char *, ...)
-    printflike(3, 4);
-static void *plug_host_alloc(size_t);
-static void plug_host_free(void *);
-static int plug_host_cancelled(const struct agentd_call *);
-static uint32_t plug_host_remaining_ms(const struct agentd_call *);
-static size_t plug_host_max_output(const struct agentd_call *);
+static const json_t *plug_json_of(const struct agentd_json *v);
+static const struct agentd_json *plug_json_handle(const json_t *v);
+static char *plug_message(const char *msg);
+static void plug_host_log(const struct agentd_plugin *p, int level,
+    const char *fmt, ...) printflike(3, 4);
+static void *plug_host_alloc(size_t size);
+static void plug_host_free(void *ptr);
+static int plug_host_cancelled(const struct agentd_call *call);
+static uint32_t plug_host_remaining_ms(const struct agentd_call *call);
+static size_t plug_host_max_output(const struct agentd_call *call);
 static const struct agentd_json *plug_host_call_args(
-    const struct agentd_call *);
+    const struct agentd_call *call);
 static const struct agentd_json *plug_host_plugin_config(
-    const struct agentd_plugin *);
-static int plug_host_result_printf(
-    struct agentd_result *, int, const char *, ...) printflike(3, 4);
-static char *plug_host_format(const char *, ...) printflike(1, 2);
-static int plug_host_json_type(const struct agentd_json *);
+    const struct agentd_plugin *p);
+static int plug_host_result_printf(struct agentd_result *res, int is_error,
+    const char *fmt, ...) printflike(3, 4);
+static char *plug_host_format(const char *fmt, ...) printflike(1, 2);
+static int plug_host_json_type(const struct agentd_json *v);
 static const struct agentd_json *plug_host_json_get(
-    const struct agentd_json *, const char *);
-static size_t plug_host_json_size(const struct agentd_json *);
+    const struct agentd_json *object, const char *key);
+static size_t plug_host_json_size(const struct agentd_json *v);
 static const struct agentd_json *plug_host_json_at(
-    const struct agentd_json *, size_t);
-static const char *plug_host_json_string(const struct agentd_json *, size_t *);
-static int plug_host_json_int(const struct agentd_json *, int64_t *);
-static int plug_host_json_number(const struct agentd_json *, double *);
-static int plug_host_json_bool(const struct agentd_json *, int *);
-static struct agentd_json *plug_host_json_parse(const char *, size_t);
-static void plug_host_json_free(struct agentd_json *);
-
-static void plug_ctool_call(
-    void *, const json_t *, const struct plug_call *, struct plug_result *);
-static void plug_ctool_free(void *);
-static void plug_instance_unref(struct agentd_plugin *);
-static void plug_module_unref(struct plug_module *);
-static void plug_loader_unref(struct plug_loader *);
+    const struct agentd_json *array, size_t index);
+static const char *plug_host_json_string(
+    const struct agentd_json *v, size_t *len);
+static int plug_host_json_int(const struct agentd_json *v, int64_t *out);
+static int plug_host_json_number(const struct agentd_json *v, double *out);
+static int plug_host_json_bool(const struct agentd_json *v, int *out);
+static struct agentd_json *plug_host_json_parse(const char *text, size_t len);
+static void plug_host_json_free(struct agentd_json *v);
+static void plug_ctool_call(void *impl, const json_t *args,
+    const struct plug_call *pc, struct plug_result *res);
+static void plug_ctool_free(void *impl);
+static void plug_instance_unref(struct agentd_plugin *inst);
+static void plug_module_unref(struct plug_module *m);
+static void plug_loader_unref(struct plug_loader *l);
+static int plug_open_checked(const char *path, struct stat *st, char **cause);
+static char *plug_read_all(int fd, size_t cap, size_t *len, char **cause);
+static int plug_sha256_fd(
+    int fd, unsigned char out[PLUG_SHA256_LEN], char **cause);
+static void plug_hex(const unsigned char *bytes, size_t n, char *out);
+static int plug_hexval(char c);
+static void plug_allowlist_free(struct plug_allowlist *al);
+static int plug_allowlist_line(const char *s, size_t len, struct plug_allow *a);
+static struct plug_allowlist *plug_allowlist_read(
+    const char *path, char **cause);
+static int plug_allow_names(
+    const struct plug_allow *a, const char *path, const char *base);
+static int plug_allowlist_check(const struct plug_allowlist *al,
+    const char *path, const char *base, const unsigned char *sha256,
+    char **cause);
+static int plug_config_load(const struct plug_config *config, const char *stem,
+    json_t **config_out, char **cause);
+static struct plug_module *plug_module_find(struct plug_loader *l,
+    const struct stat *st, const unsigned char *sha256, char **cause);
+static struct plug_module *plug_module_open(struct plug_loader *l,
+    const char *path, const char *stem, int fd, const struct stat *st,
+    const unsigned char *sha256, char **cause);
+static const struct agentd_tool *plug_module_tool(
+    const struct plug_module *m, uint32_t i);
+static char *plug_collect_owner(const struct plug_collect *c, const char *name);
+static struct plug_tool *plug_tool_make(struct agentd_plugin *inst,
+    const struct agentd_tool *def, uint32_t index, char **cause);
+static int plug_instance_add(struct plug_collect *c, struct plug_module *m,
+    const char *stem, char **cause);
+static int plug_load_file(
+    struct plug_collect *c, const char *path, const char *base, char **cause);
+static int plug_name_cmp(const void *a, const void *b);
+static int plug_dir_list(const char *dir, char ***names, char **cause);
 
 /* The host's side of the ABI; the same for every plugin. */
 static const struct agentd_host plug_host = {

@@ -80,11 +80,56 @@ struct hg_xfer {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* Text output that collapses white space and limits blank lines. */
+struct hg_text {
+	struct buf *out;
+	int space;    /* a space is due before the next word */
+	int newlines; /* line breaks due (at most 2) */
+};
+
 static pthread_once_t hg_once = PTHREAD_ONCE_INIT;
 static CURLcode hg_global_rc;
 
+static const char *hg_class_v4(uint32_t a);
+static uint32_t hg_v4_at(const unsigned char *b);
+static const char *hg_class_v6(const unsigned char *b);
+static const char *hg_addr_class(const struct sockaddr *sa, size_t len);
+static void hg_addr_text(const struct sockaddr *sa, char *out, size_t size);
+static curl_socket_t hg_opensocket(
+    void *arg, curlsocktype purpose, struct curl_sockaddr *address);
+static int hg_host_matches(const char *entry, const char *host);
+static int hg_url_check(
+    const struct hg_state *st, const char *url, char **cause);
+static size_t hg_write(char *data, size_t size, size_t nmemb, void *arg);
+static int hg_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow);
 static void hg_global_init(void);
+static void hg_setup(CURL *h, struct hg_xfer *x);
+static int hg_type_is_text(const char *type);
+static int hg_type_is_html(const char *type, const char *body, size_t len);
+static int hg_type_is_latin1(const char *type);
+static size_t hg_utf8_encode(uint32_t cp, char u[4]);
+static void hg_put_cp(struct buf *b, uint32_t cp);
+static void hg_to_utf8(const char *s, size_t len, int latin1, struct buf *out);
+static size_t hg_entity_name(const char *s, size_t len, const char *name);
+static size_t hg_entity(const char *s, size_t len, uint32_t *cp);
+static int hg_tag_skips(const char *name, size_t n);
+static int hg_tag_breaks(const char *name, size_t n);
+static void hg_text_break(struct hg_text *t);
+static void hg_text_add(struct hg_text *t, const char *s, size_t n);
+static void hg_html_text(const char *s, size_t len, struct buf *out);
+static size_t hg_cut(const char *s, size_t len, size_t max);
+static void hg_finish(
+    struct hg_xfer *x, const char *type, struct plug_result *res);
+static void hg_fetch(const struct hg_state *st, const char *url,
+    const struct plug_call *call, struct plug_result *res);
+static struct hg_state *hg_state_new(const struct plug_config *config);
 static void hg_state_free(struct hg_state *st);
+static int hg_init(
+    const struct plug_config *config, void **state, char **cause);
+static void hg_call(void *state, const json_t *args,
+    const struct plug_call *call, struct plug_result *res);
+static void hg_free(void *state);
 
 /* ---- addresses ----------------------------------------------------------- */
 
@@ -628,13 +673,6 @@ hg_tag_breaks(const char *name, size_t n)
 	}
 	return 0;
 }
-
-/* Text output that collapses white space and limits blank lines. */
-struct hg_text {
-	struct buf *out;
-	int space;    /* a space is due before the next word */
-	int newlines; /* line breaks due (at most 2) */
-};
 
 static void
 hg_text_break(struct hg_text *t)

@@ -434,6 +434,27 @@ ctl(char **out, ...)
 	return harness_run(argv, NULL, 30000, out);
 }
 
+/* The params run.get reports for run_id (*params: a new reference). */
+static void
+r_params(const char *run_id, json_t **params)
+{
+	struct harness_conn *c = conn();
+	json_t *r;
+
+	assert_non_null(run_id);
+	r = harness_call(c, "run.get", json_pack("{s:s}", "run_id", run_id),
+	    HARNESS_REPLY_MS);
+	*params = json_incref(
+	    json_object_get(json_object_get(harness_result(r), "params"),
+	        "max_tokens") != NULL
+	        ? json_object_get(harness_result(r), "params")
+	        : NULL);
+	if (*params == NULL)
+		fail_msg("run.get: %s", json_dumps(r, JSON_COMPACT));
+	json_decref(r);
+	harness_conn_close(c);
+}
+
 /* agentctl against the same daemon, its output piped (no colour). */
 static void
 test_agentctl(void **state)
@@ -500,6 +521,176 @@ test_agentctl(void **state)
 		assert_int_equal(rc, 2);
 		free(out);
 	}
+	{
+		json_t *last, *params;
+		char *nl;
+
+		/* --set reaches agent.run: 3 tokens cut the first plan. */
+		rc = ctl(&out, "run", "--json", "--set", "max_tokens=3",
+		    "--set", "temperature=0", "What is 17*23-45?", NULL);
+		assert_int_equal(rc, 1);
+		out[strlen(out) - 1] = '\0';
+		nl = strrchr(out, '\n');
+		last = json_loads(nl != NULL ? nl + 1 : out, 0, NULL);
+		assert_non_null(last);
+		assert_string_equal(
+		    json_string_value(json_object_get(last, "ending")),
+		    "error");
+		assert_non_null(
+		    strstr(json_string_value(json_object_get(last, "error")),
+		        "max_tokens (3)"));
+		/* run.get shows the params as sent: a number, not a string. */
+		r_params(json_string_value(json_object_get(last, "run_id")),
+		    &params);
+		assert_int_equal(
+		    json_integer_value(json_object_get(params, "max_tokens")),
+		    3);
+		json_decref(params);
+		json_decref(last);
+		free(out);
+	}
+	{
+		/* A --set the daemon does not know: its -32602, exit 1. */
+		rc = ctl(&out, "run", "--set", "bogus=1", "x", NULL);
+		assert_int_equal(rc, 1);
+		assert_non_null(strstr(out, "bogus"));
+		free(out);
+	}
+	{
+		/*
+		 * Strategy settings need --strategy NAME: "n" and
+		 * "strategy.n" alone are usage errors.
+		 */
+		static const char *const bad[] = { "max_tokens", "=3",
+			"input=x", "stream=true", "strategy.n=3", "n=3",
+			"early_stop=false", "strategy=cot", "a..b=1" };
+
+		/* Usage errors: nothing is sent. */
+		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			rc = ctl(&out, "run", "--set", bad[i], "x", NULL);
+			if (rc != 2)
+				fail_msg(
+				    "--set %s: exit %d: %s", bad[i], rc, out);
+			free(out);
+		}
+	}
+	{
+		/* --strategy errors: an unknown name, a foreign setting. */
+		static const char *const bad[][2] = {
+			{ "bogus", "max_tokens=3" },
+			{ "cot", "n=3" },
+			{ "budget", "breadth=2" },
+			{ "tot", "strategy.name=cot" },
+			{ "self_consistency", "budget.n.x.y.z=1" },
+		};
+
+		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			rc = ctl(&out, "run", "--strategy", bad[i][0], "--set",
+			    bad[i][1], "x", NULL);
+			if (rc != 2 || strstr(out, "usage:") == NULL)
+				fail_msg("--strategy %s --set %s: exit %d: %s",
+				    bad[i][0], bad[i][1], rc, out);
+			free(out);
+		}
+		/* A value the daemon refuses: its -32602, exit 1. */
+		rc = ctl(&out, "run", "--strategy", "self_consistency", "--set",
+		    "n=0", "x", NULL);
+		assert_int_equal(rc, 1);
+		assert_non_null(strstr(out, "strategy.n must be"));
+		free(out);
+	}
+}
+
+/* Counts the agent.event lines of --json output per branch. */
+static void
+count_branches(const char *out, int *steps, size_t n)
+{
+	const char *line = out, *nl;
+	json_t *ev, *p;
+	json_int_t b;
+
+	memset(steps, 0, n * sizeof *steps);
+	for (; *line != '\0'; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (nl == NULL)
+			break;
+		ev = json_loadb(line, (size_t)(nl - line), 0, NULL);
+		assert_non_null(ev);
+		p = json_object_get(ev, "params");
+		if (json_is_object(p) &&
+		    strcmp(json_string_value(json_object_get(p, "type")),
+		        "step") == 0) {
+			b = json_integer_value(json_object_get(p, "branch"));
+			assert_true(b >= 0 && (size_t)b < n);
+			steps[b]++;
+		}
+		json_decref(ev);
+	}
+}
+
+/*
+ * agentctl run --strategy self_consistency --set n=3: the strategy object
+ * reaches agent.run (run.get shows it), the three branches decode (their
+ * events carry branch 0..2) and vote, and the report comes back.
+ */
+static void
+test_agentctl_strategy(void **state)
+{
+	json_t *last, *params, *st, *votes;
+	int steps[4];
+	char *out = NULL, *nl;
+	int rc;
+
+	(void)state;
+	rc = ctl(&out, "run", "--json", "--strategy", "self_consistency",
+	    "--set", "n=3", "--set", "early_stop=false", "--set",
+	    "max_tokens=256", "What is 17*23-45?", NULL);
+	if (rc != 0)
+		fail_msg("exit %d: %s", rc, out);
+	count_branches(out, steps, 4);
+	/* Two steps each: calc, then the answer. */
+	assert_int_equal(steps[0], 2);
+	assert_int_equal(steps[1], 2);
+	assert_int_equal(steps[2], 2);
+	assert_int_equal(steps[3], 0);
+	out[strlen(out) - 1] = '\0';
+	nl = strrchr(out, '\n');
+	last = json_loads(nl != NULL ? nl + 1 : out, 0, NULL);
+	assert_non_null(last);
+	assert_string_equal(
+	    json_string_value(json_object_get(last, "answer")), "346");
+	st = json_object_get(last, "strategy");
+	assert_string_equal(
+	    json_string_value(json_object_get(st, "name")), "self_consistency");
+	assert_int_equal(json_integer_value(json_object_get(st, "n")), 3);
+	assert_int_equal(json_integer_value(json_object_get(st, "decoded")), 3);
+	votes = json_object_get(st, "votes");
+	assert_int_equal(json_array_size(votes), 1);
+	assert_int_equal(json_integer_value(json_object_get(
+	                     json_array_get(votes, 0), "count")),
+	    3);
+	assert_true(json_real_value(json_object_get(st, "agreement")) == 1.0);
+	/* The params as sent: numbers and booleans, not strings. */
+	r_params(json_string_value(json_object_get(last, "run_id")), &params);
+	st = json_object_get(params, "strategy");
+	assert_string_equal(
+	    json_string_value(json_object_get(st, "name")), "self_consistency");
+	assert_int_equal(json_integer_value(json_object_get(st, "n")), 3);
+	assert_true(json_is_false(json_object_get(st, "early_stop")));
+	assert_int_equal(json_object_size(st), 3);
+	json_decref(params);
+	json_decref(last);
+	free(out);
+
+	/* For people: one line per branch event, then the report. */
+	rc = ctl(&out, "run", "--strategy", "self_consistency", "--set", "n=3",
+	    "--set", "early_stop=false", "What is 17*23-45?", NULL);
+	if (rc != 0)
+		fail_msg("exit %d: %s", rc, out);
+	assert_non_null(strstr(out, "[2] Observation: 346\n"));
+	assert_non_null(strstr(out, "Answer: 346\n"));
+	assert_non_null(strstr(out, "strategy: n=3, decoded=3"));
+	free(out);
 }
 
 int
@@ -511,6 +702,7 @@ main(void)
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_tools_methods),
 		cmocka_unit_test(test_agentctl),
+		cmocka_unit_test(test_agentctl_strategy),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -2,8 +2,9 @@
 """ref_forward.py: an independent numpy forward pass over a GGUF model.
 
     ref_forward.py MODEL.gguf (--tokens FILE | --random-tokens N [--seed S])
-                   [--out LOGITS] [--tokens-out FILE] [--min-router-gap G]
-                   [--simulate-activations] [--kv-f16] [--rope-route hf]
+                   [--min-router-gap G] [--tokens-out FILE] [--out LOGITS]
+                   [--out-sim LOGITS] [--simulate-activations] [--kv-f16]
+                   [--rope-route hf] [--compare LOGITS [--max-rel R]]
 
 Reads the model with scripts/gguf_io.py, dequantizes every weight with
 scripts/quants.py and computes, in float64, the logits after each token of
@@ -31,10 +32,14 @@ h / (n_head / n_head_kv).
 
 The logits go to --out as raw little-endian float32 [n_tokens][n_vocab],
 with a JSON description beside it (--out + ".json"); see README.md.
+--min-router-gap replaces tokens until every MoE expert choice is clear
+(decided_tokens below); --tokens-out writes the ids finally used.
 --simulate-activations quantizes each matmul's input the way ggml's CPU
 backend does (Q8_0 for Q4_0/Q5_0/Q8_0 weights, Q8_K for K-quants) and
 --kv-f16 rounds the KV cache to F16: both only to measure how far an
-engine that does so may legitimately drift.  --rope-route hf computes llama
+engine that does so may legitimately drift (--out-sim writes the simulated
+logits beside the plain ones; --compare prints the difference to another
+logits file and --max-rel makes a larger one an error).  --rope-route hf computes llama
 attention the Hugging Face way instead (q/k weights un-permuted back to the
 original layout, NeoX rotation), which must give the same logits: a check
 of the RoPE pairing itself.
@@ -369,7 +374,7 @@ def random_tokens(n, seed, n_vocab):
     return [int(r % np.uint64(n_vocab)) for r in raw]
 
 
-def _undecided(m, tokens, min_gap, kv_f16, rope_route):
+def _undecided(m, tokens, min_gap, kv_f16, rope_route, want_sim=True):
     """Runs the model on tokens, plainly and, when some weight is
     quantized, with activations quantized as ggml does.  Returns (plain
     logits, simulated logits, stats, bad) where bad[t] says that some MoE
@@ -378,7 +383,7 @@ def _undecided(m, tokens, min_gap, kv_f16, rope_route):
     m.simulate = False
     logits, stats = forward(m, tokens, kv_f16, rope_route)
     sim, sim_stats = logits, stats
-    if m.quantized:
+    if m.quantized and (want_sim or min_gap > 0):
         m.simulate = True
         sim, sim_stats = forward(m, tokens, kv_f16, rope_route)
         m.simulate = False
@@ -391,7 +396,8 @@ def _undecided(m, tokens, min_gap, kv_f16, rope_route):
     return logits, sim, stats, bad
 
 
-def decided_tokens(m, tokens, seed, min_gap, kv_f16, rope_route):
+def decided_tokens(m, tokens, seed, min_gap, kv_f16, rope_route,
+                   want_sim=True):
     """Repairs tokens so that every MoE top-k choice at every position is
     decided: the router logit margin between the last expert chosen and
     the first one left out is at least min_gap, both in the plain float64
@@ -409,7 +415,7 @@ def decided_tokens(m, tokens, seed, min_gap, kv_f16, rope_route):
     used = 0
     while True:
         logits, sim, stats, bad = _undecided(m, tokens, min_gap, kv_f16,
-                                             rope_route)
+                                             rope_route, want_sim)
         where = np.nonzero(bad)[0]
         if where.size == 0:
             return tokens, logits, sim, stats, used
@@ -508,7 +514,8 @@ def main():
             tokens = random_tokens(args.random_tokens, args.seed, m.n_vocab)
         tokens, logits, sim, stats, replaced = decided_tokens(
             m, tokens, args.seed, args.min_router_gap, args.kv_f16,
-            args.rope_route)
+            args.rope_route,
+            want_sim=bool(args.out_sim or args.simulate_activations))
         if args.simulate_activations:
             logits = sim
         if args.tokens_out:

@@ -8,9 +8,12 @@
 # It also checks that the C reader takes every file (agentd-infer info)
 # and that the reference's llama RoPE equals the Hugging Face route.
 #
-# Environment: OUT, SAN, AGENTD_SRCDIR (from tests/run); REF_ARCHS and
-# REF_TYPES (space-separated) narrow the matrix; CI=true turns a missing
-# Python into a failure instead of a skip.
+# The engine's own `agentd-infer quantize` output (from the F32 fixture)
+# goes through the same comparison, named <arch>-c<type>.
+#
+# Environment: OUT, SAN, AGENTD_SRCDIR (from tests/run); REF_ARCHS,
+# REF_TYPES and REF_CTYPES (space-separated) narrow the matrix; CI=true
+# turns a missing Python into a failure instead of a skip.
 set -u
 
 : "${OUT:=build}"
@@ -63,8 +66,10 @@ if [ "$SAN" = 1 ]; then
 	# Under the sanitizers the scalar C side is several times slower:
 	# one float type, one _0 type and the K-quant mix.
 	TYPES=${REF_TYPES:-"f32 q8_0 q4_k_m"}
+	CTYPES=${REF_CTYPES:-"Q4_K_M"}
 else
 	TYPES=${REF_TYPES:-"f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q5_k q6_k q4_k_m"}
+	CTYPES=${REF_CTYPES:-"Q8_0 Q4_K_M"}
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/agentd-ref.XXXXXX") || exit 1
@@ -107,10 +112,26 @@ for arch in $ARCHS; do
 			fail=$((fail + 1))
 		fi
 	fi
-	for type in $TYPES; do
+	# The same weights quantized by the engine's own quantize command
+	# (CTYPES), then read by the reference's independent dequantizers.
+	ctypes=
+	if [ -x "$INFER" ]; then
+		for ct in $CTYPES; do
+			lc=$(echo "$ct" | tr 'A-Z' 'a-z')
+			if "$INFER" quantize "$tmp/$arch-f32.gguf" \
+			    "$tmp/$arch-c$lc.gguf" "$ct" >"$tmp/q.log" 2>&1; then
+				ctypes="$ctypes c$lc"
+			else
+				tail -n 5 "$tmp/q.log" >&2
+				echo "FAIL $arch: agentd-infer quantize $ct"
+				fail=$((fail + 1))
+			fi
+		done
+	fi
+	for type in $TYPES $ctypes; do
 		name=$arch-$type
 		model=$tmp/$name.gguf
-		tol=$(tol_for_type "$type") || exit 1
+		tol=$(tol_for_type "${type#c}") || exit 1
 		if [ -x "$INFER" ] &&
 		    ! "$INFER" info -m "$model" >"$tmp/info.log" 2>&1; then
 			tail -n 5 "$tmp/info.log" >&2

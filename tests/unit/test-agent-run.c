@@ -211,7 +211,7 @@ test_params(void **state)
 	expect_params_error(
 	    "{\"input\": \"x\", \"traceparent\": \"00-1\"}", "traceparent");
 	expect_params_error(
-	    "{\"input\": \"x\", \"strategy\": {\"name\": \"cot\"}}", "strateg");
+	    "{\"input\": \"x\", \"strategy\": {\"name\": \"no\"}}", "strateg");
 	expect_params_error("{\"input\": \"x\", \"inptu\": 1}", "\"inptu\"");
 	expect_params_error("{\"input\": \"a\\u0000b\"}", "NUL");
 }
@@ -422,12 +422,35 @@ test_run_errors(void **state)
 	seen_free(&s);
 	agent_runtime_free(rt);
 
-	/* A missing template is fatal to the runtime. */
+	/*
+	 * A missing template leaves the runtime up (a daemon whose data
+	 * directory is missing still starts), and the react agent is
+	 * refused with the reason.
+	 */
 	config(&c);
 	c.template_path = "/nonexistent/react-v1.txt";
-	assert_null(agent_runtime_new(&c, reg, &cause));
+	rt = agent_runtime_new(&c, reg, &cause);
+	assert_non_null(rt);
+	assert_null(cause);
+	assert_null(start(rt, "{\"input\": \"x\"}", &s, &err, &cause));
+	assert_int_equal(err, AGENT_ERR_INTERNAL);
+	assert_non_null(strstr(cause, "no ReAct template"));
 	assert_non_null(strstr(cause, "/nonexistent/react-v1.txt"));
 	free(cause);
+	cause = NULL;
+	seen_free(&s);
+	/* A reload that finds it makes runs work. */
+	config(&c);
+	assert_int_equal(agent_runtime_reload(rt, &c, &cause), 0);
+	a = start(rt, "{\"input\": \"x\"}", &s, &err, &cause);
+	assert_non_null(a);
+	agent_run_execute(a);
+	assert_string_equal(
+	    json_string_value(json_object_get(s.result, "ending")),
+	    "final_answer");
+	agent_run_unref(a);
+	seen_free(&s);
+	agent_runtime_free(rt);
 }
 
 static void

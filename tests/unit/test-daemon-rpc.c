@@ -157,7 +157,7 @@ cap_wake(struct dmn_session *s)
 	W->wakes++;
 }
 
-static const struct dmn_method *all_methods[16];
+static const struct dmn_method *all_methods[64];
 
 static int
 setup(void **state)

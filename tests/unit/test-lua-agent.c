@@ -151,6 +151,20 @@ fake_react(void *arg, const struct script_react_req *req, json_t **result,
 	return 0;
 }
 
+/* Logs the strategy object as compact JSON, then answers as react. */
+static int
+fake_strategy(void *arg, const struct script_react_req *req,
+    const json_t *strategy, json_t **result, char **cause)
+{
+	struct fake *f = arg;
+	char *s = json_dumps(strategy, JSON_COMPACT | JSON_SORT_KEYS);
+
+	assert_non_null(s);
+	buf_printf(&f->log, "strategy %s ", s);
+	free(s);
+	return fake_react(arg, req, result, cause);
+}
+
 static json_t *
 fake_tools(void *arg, char **cause)
 {
@@ -211,6 +225,7 @@ static const struct script_ctx_ops fake_ops = {
 	.emit = fake_emit,
 	.span_begin = fake_span_begin,
 	.span_end = fake_span_end,
+	.strategy = fake_strategy,
 };
 
 static int
@@ -869,6 +884,61 @@ test_cancel(void **state)
 	script_agent_unref(a);
 }
 
+/*
+ * ctx.strategy{}: name and the settings go to the host as the strategy
+ * object, input, tools and max_steps as the loop's request; the result,
+ * with its report, comes back as a table.
+ */
+static void
+test_ctx_strategy(void **state)
+{
+	struct script_agent *a;
+	struct fake f;
+	char *answer, *cause;
+	enum script_stop stop;
+
+	(void)state;
+	a = agent_with("local r = ctx.strategy{ name = 'self_consistency', "
+	               "input = 'x', n = 3, early_stop = false, "
+	               "tools = { 'calc' }, max_steps = 2, "
+	               "budget = { max_thinking_tokens = 64 } }\n"
+	               "return r.answer .. ' ' .. r.strategy.agreement .. "
+	               "' ' .. r.strategy.votes[1].count",
+	    NULL);
+	fake_init(&f);
+	f.react[f.n_react++] = "{\"answer\": \"4\", \"ending\": "
+	                       "\"final_answer\", \"steps\": [], "
+	                       "\"strategy\": {\"agreement\": 0.5, "
+	                       "\"votes\": [{\"answer\": \"4\", "
+	                       "\"count\": 2}]}}";
+	assert_int_equal(run(a, &f, "t", &fake_ops, &answer, &cause, &stop), 0);
+	assert_string_equal(answer, "4 0.5 2");
+	assert_string_equal(f.log.data,
+	    "strategy {\"budget\":{\"max_thinking_tokens\":64},"
+	    "\"early_stop\":false,\"n\":3,\"name\":\"self_consistency\"} "
+	    "react x | max_steps=2 tools=1 calc\n");
+	free(answer);
+	fake_free(&f);
+	script_agent_unref(a);
+
+	expect_failure("ctx.strategy{ input = 'x' }",
+	    "ctx.strategy: name must be a string");
+	expect_failure("ctx.strategy{ name = 'cot' }",
+	    "ctx.strategy: input must be a string");
+	expect_failure("ctx.strategy{ name = 'cot', input = 'x', [1] = 2 }",
+	    "ctx.strategy: the request has a number key");
+	expect_failure("ctx.strategy{ name = 'cot', input = 'x', "
+	               "max_steps = 0 }",
+	    "ctx.strategy: max_steps must be an integer from 1 to 100");
+	expect_failure("ctx.strategy{ name = 'cot', input = 'x', f = print }",
+	    "cannot encode a function value");
+	/* The host's refusal is raised; pcall can catch it. */
+	expect_answer("local ok, err = pcall(ctx.strategy, { name = 'cot', "
+	              "input = 'x' })\n"
+	              "return tostring(ok) .. ': ' .. err",
+	    "false: ctx.strategy: no scripted loop result");
+}
+
 /* ctx functions whose callbacks the host left out say so. */
 static void
 test_missing_ops(void **state)
@@ -880,6 +950,16 @@ test_missing_ops(void **state)
 	enum script_stop stop;
 
 	(void)state;
+	ops.strategy = NULL;
+	a = agent_with(
+	    "return ctx.strategy{ name = 'cot', input = 'x' }", NULL);
+	fake_init(&f);
+	assert_int_equal(run(a, &f, "t", &ops, &answer, &cause, &stop), -1);
+	assert_non_null(strstr(cause, "ctx.strategy is not available"));
+	free(cause);
+	fake_free(&f);
+	script_agent_unref(a);
+
 	ops.react = NULL;
 	a = agent_with("return ctx.react{ input = 'x' }", NULL);
 	fake_init(&f);
@@ -963,6 +1043,7 @@ main(void)
 		cmocka_unit_test(test_critic_fallback),
 		cmocka_unit_test(test_ctx_requests),
 		cmocka_unit_test(test_ctx_errors),
+		cmocka_unit_test(test_ctx_strategy),
 		cmocka_unit_test(test_spans),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_missing_ops),

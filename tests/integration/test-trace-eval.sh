@@ -1,0 +1,175 @@
+#!/bin/sh
+# test-trace-eval.sh: `agentctl eval` against the real daemon on the
+# scripted backend: a four-item dataset (two right, one wrong, one whose
+# model call fails) scored by "contains", serially and with concurrency
+# 2; the eval.progress lines, the Markdown report (success rate and its
+# Wilson interval), the JSON report (per item with trace ids, per
+# component from the spans), --report FILE, a dataset with a bad line
+# (exit 2 naming FILE:LINE, nothing sent) and a scorer the daemon
+# refuses (exit 1).  The daemon is stopped by its pid.
+#
+# Environment: OUT (the build folder), AGENTD_SRCDIR (the checkout).
+set -u
+
+: "${OUT:=build}"
+me=test-trace-eval
+AGENTD=$OUT/agentd
+AGENTCTL=$OUT/agentctl
+PYTHON=/usr/bin/python3
+LIMIT=30
+
+pid=""
+tmp=""
+
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	if [ -n "$tmp" ]; then
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 2' HUP INT TERM
+
+fail() {
+	echo "$me: FAIL: $*" >&2
+	if [ -n "$tmp" ] && [ -s "$tmp/agentd.log" ]; then
+		echo "$me: the daemon's log:" >&2
+		tail -n 30 "$tmp/agentd.log" | sed 's/^/  /' >&2
+	fi
+	exit 1
+}
+
+alive() {
+	[ -n "$pid" ] || return 1
+	kill -0 "$pid" 2>/dev/null || return 1
+	state=$(sed 's/^.*) \(.\).*$/\1/' "/proc/$pid/stat" 2>/dev/null) ||
+		return 1
+	[ "$state" != Z ]
+}
+
+run() {
+	args="$*"
+	timeout -k 2 "$LIMIT" "$AGENTCTL" -s "$sock" "$@" >"$tmp/out" \
+	    2>"$tmp/err" </dev/null
+	rc=$?
+}
+
+expect() {
+	if [ "$rc" -ne "$1" ]; then
+		fail "agentctl $args: exit $rc, expected $1; stderr: $(cat "$tmp/err")"
+	fi
+	if [ $# -ge 3 ] && ! grep -qF -- "$3" "$tmp/$2"; then
+		fail "agentctl $args: '$3' not in its std$2: $(cat "$tmp/$2")"
+	fi
+}
+
+for bin in "$AGENTD" "$AGENTCTL"; do
+	[ -x "$bin" ] || fail "$bin is missing (build it first)"
+done
+[ -x "$PYTHON" ] || fail "$PYTHON is missing (scripts/install-deps)"
+
+tmp=$(mktemp -d /tmp/agentd-eval-test.XXXXXX) || fail "no temporary folder"
+sock=$tmp/agentd.sock
+cat >"$tmp/script.json" <<'JSON'
+{"model": "scripted",
+ "scripts": [
+  {"match": "what is 2+2", "outputs": ["Thought: sum\nFinal Answer: 4\n"]},
+  {"match": "capital of France",
+   "outputs": ["Thought: known\nFinal Answer: Paris\n"]},
+  {"match": "what is 3+3", "outputs": ["Thought: sum\nFinal Answer: 5\n"]},
+  {"match": "break the model", "outputs": [{"error": "the model broke"}]}]}
+JSON
+cat >"$tmp/data.jsonl" <<'JSONL'
+{"id": "add", "input": "what is 2+2", "expected": "4"}
+{"id": "capital", "input": "capital of France?", "expected": "paris"}
+
+{"id": "wrong", "input": "what is 3+3", "expected": "6"}
+{"input": "break the model", "expected": "x"}
+JSONL
+mkdir "$tmp/agents"
+cat >"$tmp/agentd.conf" <<CONF
+scripted_model $tmp/script.json
+trace_dir $tmp/traces
+agents_dir $tmp/agents
+workers 2
+CONF
+"$AGENTD" -s "$sock" -c "$tmp/agentd.conf" 2>"$tmp/agentd.log" &
+pid=$!
+n=$((LIMIT * 10))
+while :; do
+	alive || fail "agentd exited before it answered"
+	run -t 1000 ping
+	[ "$rc" -eq 0 ] && break
+	n=$((n - 1))
+	[ "$n" -gt 0 ] || fail "agentd did not answer within ${LIMIT}s"
+	sleep 0.1
+done
+
+# Serially, Markdown, with progress on standard error.
+run eval "$tmp/data.jsonl" --scorer contains --ignore-case \
+    --report "$tmp/report.json"
+expect 0 out "| 4 | 2 | 1 | 50.0% | 15.0% to 85.0% |"
+expect 0 out "| add | yes | 4 | 4 |"
+expect 0 out "| wrong | no | 5 | 6 |"
+expect 0 out "### Model calls"
+expect 0 err "eval: 4/4 done, 2 passed"
+[ "$(grep -c '^eval: ' "$tmp/err")" -eq 4 ] ||
+	fail "expected 4 progress lines: $(cat "$tmp/err")"
+[ -s "$tmp/report.json" ] || fail "--report wrote nothing"
+
+# Concurrently, JSON.
+run --json eval "$tmp/data.jsonl" --scorer contains --ignore-case \
+    --concurrency 2 --set max_steps=3
+expect 0
+"$PYTHON" - "$tmp/out" "$tmp/report.json" <<'PY' || fail "eval --json: $(cat "$tmp/out")"
+import json, re, sys
+for path in sys.argv[1:]:
+    r = json.load(open(path))
+    c = r["chain"]
+    assert c["items"] == 4 and c["passed"] == 2 and c["errors"] == 1, c
+    assert abs(c["success_rate"] - 0.5) < 1e-9, c
+    lo, hi = c["ci95"]
+    assert abs(lo - 0.15003898915214947) < 1e-6, c["ci95"]
+    assert abs(hi - 0.8499610108478506) < 1e-6, c["ci95"]
+    ids = [i["id"] for i in r["items"]]
+    assert ids == ["add", "capital", "wrong", 5], ids
+    byid = {i["id"]: i for i in r["items"]}
+    assert byid["add"]["pass"] and byid["capital"]["pass"], r["items"]
+    assert not byid["wrong"]["pass"] and byid["wrong"]["answer"] == "5"
+    assert "model broke" in byid[5]["error"], byid[5]
+    for i in r["items"][:3]:
+        assert re.fullmatch("[0-9a-f]{32}", i["trace_id"]), i
+        assert i["steps"] == 1 and i["output_tokens"] > 0, i
+    m = r["components"]["model"]
+    assert m["calls"] >= 3 and m["output_tokens"] > 0, m
+    p = r["components"]["parser"]
+    assert p["parses"] == 3 and p["failures"] == 0, p
+PY
+
+# A bad dataset line is refused before anything is sent.
+printf '{"id":1,"input":"a","expected":"b"}\n{"id":2,\n' >"$tmp/bad.jsonl"
+run eval "$tmp/bad.jsonl"
+expect 2 err "bad.jsonl:2:"
+printf '{"id":1,"expected":"b"}\n' >"$tmp/bad2.jsonl"
+run eval "$tmp/bad2.jsonl"
+expect 2 err "bad2.jsonl:1:"
+run eval "$tmp/missing.jsonl"
+expect 2 err "missing.jsonl"
+# The daemon refuses a scorer it does not know, and a bad pattern.
+run eval "$tmp/data.jsonl" --scorer fuzzy
+expect 1 err "scorer.type"
+run eval "$tmp/data.jsonl" --scorer regex
+expect 0 out "| 4 |"
+printf '{"id":1,"input":"a","expected":"a(b"}\n' >"$tmp/re.jsonl"
+run eval "$tmp/re.jsonl" --scorer regex
+expect 1 err "pattern at offset"
+
+kill -TERM "$pid"
+wait "$pid"
+st=$?
+pid=""
+[ "$st" -eq 0 ] || fail "agentd exited $st on SIGTERM"
+exit 0
