@@ -166,6 +166,10 @@ bench: all $(BENCH_TOOLS)
 .PHONY: bench-infer
 bench-infer: $(OUT)/agentd-infer $(OUT)/bench/membw
 	@OUT=$(OUT) scripts/bench/bench-infer
+# membw only reads memory: it links none of the module libraries.
+$(OUT)/bench/membw: $(OBJ)/scripts/bench/membw.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -pie -o $@ $^ -lpthread
 
 # model: retrain the bundled model from scratch (models/README.md):
 # generate -> tokenizer -> train -> export -> quantize, about two hours on
@@ -266,11 +270,13 @@ $(OBJ)/%-avx512.o: CFLAGS += $(AVX512_FLAGS)
 $(OBJ)/daemon/paths-local.o: daemon/paths.c $(OBJ)/.flags
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(PIE) -MMD -MP \
-	    -DAGENTD_DATADIR='"$(CURDIR)"' -c $< -o $@
+	    -DAGENTD_DATADIR='"$(CURDIR)"' \
+	    -DAGENTD_PLUGINDIR='"$(abspath $(OUT))/plugins"' -c $< -o $@
 $(OBJ)/daemon/paths-install.o: daemon/paths.c $(OBJ)/.flags
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(PIE) -MMD -MP \
-	    -DAGENTD_DATADIR='"$(DATADIR)"' -c $< -o $@
+	    -DAGENTD_DATADIR='"$(DATADIR)"' \
+	    -DAGENTD_PLUGINDIR='"$(LIBDIR)/agentd/plugins"' -c $< -o $@
 
 $(LIB_DAEMON): $(call objs,$(DAEMON_SRC))
 $(LIB_AGENT): $(call objs,$(AGENT_SRC))

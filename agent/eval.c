@@ -215,10 +215,42 @@ agent_eval_scorer_check(const json_t *scorer, const json_t *items, char **cause)
 	type = json_string_value(json_object_get(scorer, "type"));
 	if (type == NULL ||
 	    (strcmp(type, "exact") != 0 && strcmp(type, "numeric") != 0 &&
-	        strcmp(type, "regex") != 0 && strcmp(type, "contains") != 0)) {
+	        strcmp(type, "regex") != 0 && strcmp(type, "contains") != 0 &&
+	        strcmp(type, "tool") != 0 && strcmp(type, "judge") != 0)) {
 		xasprintf(cause,
-		    "scorer.type must be exact, numeric, regex or contains");
+		    "scorer.type must be exact, numeric, regex, "
+		    "contains, tool or judge");
 		return -1;
+	}
+	if (strcmp(type, "judge") == 0) {
+		json_object_foreach((json_t *)(uintptr_t)scorer, key, v)
+		{
+			if (strcmp(key, "type") == 0)
+				continue;
+			if ((strcmp(key, "agent") == 0 && json_is_string(v) &&
+			        json_string_length(v) > 0 &&
+			        json_string_length(v) <= 64) ||
+			    (strcmp(key, "rubric") == 0 && json_is_string(v) &&
+			        json_string_length(v) <= EVAL_MAX_PATTERN))
+				continue;
+			xasprintf(cause,
+			    "scorer: the judge takes \"agent\" (a name) and "
+			    "\"rubric\" (at most %d bytes), not \"%s\"",
+			    EVAL_MAX_PATTERN, key);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(type, "tool") == 0) {
+		v = json_object_get(scorer, "name");
+		if (!json_is_string(v) || json_string_length(v) == 0 ||
+		    json_object_size(scorer) != 2) {
+			xasprintf(cause,
+			    "scorer: the tool scorer is {\"type\": \"tool\", "
+			    "\"name\": TOOL}");
+			return -1;
+		}
+		return 0;
 	}
 	json_object_foreach((json_t *)(uintptr_t)scorer, key, v)
 	{
@@ -303,6 +335,10 @@ agent_eval_score(const json_t *scorer, const char *answer,
 	char *a, *e;
 
 	*pass = 0;
+	if (strcmp(type, "tool") == 0 || strcmp(type, "judge") == 0) {
+		xasprintf(cause, "the %s scorer is run by the daemon", type);
+		return -1;
+	}
 	if (answer == NULL)
 		return 0;
 	if (strcmp(type, "numeric") == 0) {
@@ -357,6 +393,70 @@ agent_eval_score(const json_t *scorer, const char *answer,
 	}
 	*pass = rc >= 0;
 	return 0;
+}
+
+char *
+agent_eval_judge_prompt(const json_t *scorer, const char *input,
+    const char *answer, const json_t *expected)
+{
+	const char *rubric =
+	    json_string_value(json_object_get(scorer, "rubric"));
+	char *exp, *out;
+
+	exp = json_is_string(expected)
+	    ? xstrdup(json_string_value(expected))
+	    : json_dumps(expected, JSON_COMPACT | JSON_ENCODE_ANY);
+	xasprintf(&out,
+	    "Grade the candidate answer to the task below against the "
+	    "reference answer.\n%s\n\nTask: %s\nReference answer: %s\n"
+	    "Candidate answer: %s\n\nGive your reasoning, then end with "
+	    "\"Final Answer: pass\" or \"Final Answer: fail\".",
+	    rubric != NULL ? rubric
+	                   : "Pass it when it means the same as the reference "
+	                     "answer, whatever its wording.",
+	    input, exp != NULL ? exp : "?", answer != NULL ? answer : "(none)");
+	free(exp);
+	return out;
+}
+
+int
+agent_eval_verdict(const char *text, int *pass, char **cause)
+{
+	static const char *const yes[] = { "pass", "true", "yes", "1" };
+	static const char *const no[] = { "fail", "false", "no", "0" };
+	json_t *v;
+	char *t, *end;
+	double d;
+
+	t = trimmed(text);
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		if (strcasecmp(t, yes[i]) == 0 || strcasecmp(t, no[i]) == 0) {
+			*pass = strcasecmp(t, yes[i]) == 0;
+			free(t);
+			return 0;
+		}
+	}
+	errno = 0;
+	d = strtod(t, &end);
+	if (end != t && *end == '\0' && errno == 0 && isfinite(d)) {
+		*pass = d >= 0.5;
+		free(t);
+		return 0;
+	}
+	v = json_loads(t, 0, NULL);
+	if (json_is_boolean(json_object_get(v, "pass"))) {
+		*pass = json_is_true(json_object_get(v, "pass"));
+		json_decref(v);
+		free(t);
+		return 0;
+	}
+	json_decref(v);
+	xasprintf(cause,
+	    "scorer tool said '%.60s', not pass/fail, a number or "
+	    "{\"pass\": bool}",
+	    t);
+	free(t);
+	return -1;
 }
 
 /* ---- the report -------------------------------------------------------- */

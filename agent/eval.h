@@ -15,7 +15,18 @@
  *   {"type": "regex"}                 expected is a PCRE2 pattern that
  *                                     must match somewhere in the answer;
  *   {"type": "contains"}              expected occurs in the answer
- *                                     ("case_sensitive" as for exact).
+ *                                     ("case_sensitive" as for exact);
+ *   {"type": "tool", "name"}          a tool of the registry (a Lua tool
+ *                                     is the Lua scorer) is called with
+ *                                     {"input", "answer", "expected"} and
+ *                                     its text is the verdict, as
+ *                                     agent_eval_verdict() reads it; the
+ *                                     daemon makes the call;
+ *   {"type": "judge", "agent",        the LLM judge: the daemon runs the
+ *    "rubric"}                        agent (default "react") with no
+ *                                     tools on the prompt that
+ *                                     agent_eval_judge_prompt() writes;
+ *                                     its final answer is the verdict.
  *
  * The report has two levels.  Per call chain: the success rate with a
  * 95% Wilson score interval, steps, tokens and wall time (mean, p50,
@@ -56,6 +67,24 @@ int agent_eval_scorer_check(
  */
 int agent_eval_score(const json_t *scorer, const char *answer,
     const json_t *expected, int *pass, char **cause);
+
+/*
+ * The LLM judge's prompt for one item: the task, the reference answer,
+ * the candidate answer and the rubric (scorer's "rubric", or a default
+ * asking whether the candidate means the same as the reference), asking
+ * for "Final Answer: pass" or "Final Answer: fail".  Returns a new
+ * string.
+ */
+char *agent_eval_judge_prompt(const json_t *scorer, const char *input,
+    const char *answer, const json_t *expected);
+
+/*
+ * Reads a scorer tool's text as a verdict: "pass", "true", "yes" or "1"
+ * (any case, trimmed) pass; "fail", "false", "no" or "0" fail; a number
+ * passes at 0.5 or more; a JSON object passes by its boolean "pass".
+ * Returns 0, or -1 with *cause for anything else.
+ */
+int agent_eval_verdict(const char *text, int *pass, char **cause);
 
 /*
  * The Wilson score interval of k successes in n trials at z (use

@@ -121,7 +121,7 @@ dmn_config_new(void)
 	c->kb_dir = dmn_datadir_path("models/kb");
 	c->lua_tools_dir = dmn_datadir_path("lua/tools");
 	c->max_runs = 64;
-	c->plugin_dir = dmn_datadir_path("plugins");
+	c->plugin_dir = xstrdup(dmn_plugindir);
 	c->tool_timeout_ms = 30000;
 	c->trace_fsync = 2; /* everysec */
 	return c;

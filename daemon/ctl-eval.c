@@ -1,7 +1,8 @@
 /*
  * ctl-eval.c: `agentctl eval DATASET.jsonl [--agent A] [--strategy S]
  * [--set KEY=VALUE]... [--concurrency N] [--scorer TYPE] [--tolerance X]
- * [--ignore-case] [--report FILE]`.
+ * [--ignore-case] [--scorer-tool NAME] [--judge AGENT [--rubric TEXT]]
+ * [--report FILE]`.
  *
  * agentctl reads the dataset itself (one JSON object {"id", "input",
  * "expected"} per line; blank lines skipped; an item without "id" takes
@@ -12,6 +13,9 @@
  * --report FILE also writes the JSON report there.  --set KEY=VALUE adds
  * an agent.run param for every item (strategy.KEY=VALUE a member of the
  * strategy), the value read as JSON when it parses, else as a string.
+ * --scorer-tool NAME scores with a tool of the daemon (a Lua scorer is a
+ * Lua tool), called with {"input", "answer", "expected"}; --judge AGENT
+ * has the agent judge each answer (the LLM judge), with --rubric TEXT.
  */
 #include <sys/stat.h>
 
@@ -37,7 +41,8 @@ const struct ctl_cmd ctl_cmd_eval = {
 	.name = "eval",
 	.usage = "DATASET.jsonl [--agent A] [--strategy S] [--set K=V]... "
 	         "[--concurrency N] [--scorer exact|numeric|regex|contains] "
-	         "[--tolerance X] [--ignore-case] [--report FILE]",
+	         "[--tolerance X] [--ignore-case] [--scorer-tool NAME] "
+	         "[--judge AGENT [--rubric TEXT]] [--report FILE]",
 	.summary = "evaluate an agent on a JSONL dataset; print the report",
 	.min_args = 1,
 	.max_args = -1,
@@ -253,6 +258,23 @@ eval_exec(struct ctl_ctx *ctx, int argc, char **argv)
 			}
 			json_object_set_new(
 			    scorer, "tolerance", json_real(tol));
+		} else if (strcmp(opt, "--scorer-tool") == 0) {
+			json_object_clear(scorer);
+			json_object_set_new(
+			    scorer, "type", json_string("tool"));
+			json_object_set_new(
+			    scorer, "name", json_string(argv[++a]));
+		} else if (strcmp(opt, "--judge") == 0) {
+			json_object_del(scorer, "case_sensitive");
+			json_object_del(scorer, "tolerance");
+			json_object_del(scorer, "name");
+			json_object_set_new(
+			    scorer, "type", json_string("judge"));
+			json_object_set_new(
+			    scorer, "agent", json_string(argv[++a]));
+		} else if (strcmp(opt, "--rubric") == 0) {
+			json_object_set_new(
+			    scorer, "rubric", json_string(argv[++a]));
 		} else if (strcmp(opt, "--report") == 0) {
 			report_path = argv[++a];
 		} else {

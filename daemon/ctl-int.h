@@ -147,8 +147,8 @@ enum ctl_exit ctl_usage_error(const struct ctl_ctx *ctx, const char *fmt, ...)
  * have, or a strategy setting without --strategy; params may then hold
  * some of the settings.
  */
-int ctl_strategy_build(const char *name, const char *const *sets,
-    size_t n_sets, json_t *params, json_t **strategy, char **cause);
+int ctl_strategy_build(const char *name, const char *const *sets, size_t n_sets,
+    json_t *params, json_t **strategy, char **cause);
 
 /*
  * ctl-print.c: output.  With --json every value is one compact line;

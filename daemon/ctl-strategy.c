@@ -66,7 +66,8 @@ static int strat_has(const struct strat_def *d, const char *key);
 static int strat_listed(const char *const *list, const char *key);
 static char *strat_owners(const char *key);
 static char *strat_keys(const struct strat_def *d);
-static int strat_put(json_t *obj, const char *path, json_t *v, char **cause);
+static int strat_put(
+    json_t *obj, const char *key, const char *path, json_t *v, char **cause);
 
 /* The strategy called name, or NULL. */
 static const struct strat_def *
@@ -132,10 +133,12 @@ strat_keys(const struct strat_def *d)
 
 /*
  * Sets the member path ("a" or "a.b.c") of obj to v (taken), making the
- * objects on the way.  Returns 0, or -1 with *cause.
+ * objects on the way.  Returns 0, or -1 with *cause naming key (the
+ * argument's KEY).
  */
 static int
-strat_put(json_t *obj, const char *path, json_t *v, char **cause)
+strat_put(
+    json_t *obj, const char *key, const char *path, json_t *v, char **cause)
 {
 	char *copy = xstrdup(path), *p = copy, *part;
 	json_t *at = obj, *next;
@@ -147,7 +150,7 @@ strat_put(json_t *obj, const char *path, json_t *v, char **cause)
 			xasprintf(cause,
 			    "'%s' is not a KEY (names joined by '.', at "
 			    "most %d of them)",
-			    path, STRAT_MAX_DEPTH);
+			    key, STRAT_MAX_DEPTH);
 			goto fail;
 		}
 		if (p == NULL)
@@ -158,13 +161,13 @@ strat_put(json_t *obj, const char *path, json_t *v, char **cause)
 			json_object_set_new(at, part, next);
 		} else if (!json_is_object(next)) {
 			xasprintf(cause, "'%s': '%s' is set to a value already",
-			    path, part);
+			    key, part);
 			goto fail;
 		}
 		at = next;
 	}
 	if (json_is_object(json_object_get(at, part)) && !json_is_object(v)) {
-		xasprintf(cause, "'%s' has members set already", path);
+		xasprintf(cause, "'%s' has members set already", key);
 		goto fail;
 	}
 	json_object_set_new(at, part, v);
@@ -230,11 +233,13 @@ ctl_strategy_build(const char *name, const char *const *sets, size_t n_sets,
 			    key);
 			goto fail;
 		}
-		if (target == params && def != NULL && strat_has(def, first))
+		list = NULL;
+		if (target == params && !strat_listed(strat_run_keys, first))
+			list = strat_owners(first);
+		if (target == params && def != NULL && strat_has(def, first)) {
+			free(list);
 			target = NULL;
-		else if (target == params &&
-		    !strat_listed(strat_run_keys, first) &&
-		    (list = strat_owners(first)) != NULL) {
+		} else if (list != NULL) {
 			if (def == NULL)
 				xasprintf(cause,
 				    "--set: '%s' is a setting of %s: give "
@@ -269,7 +274,7 @@ ctl_strategy_build(const char *name, const char *const *sets, size_t n_sets,
 		v = json_loads(val, JSON_DECODE_ANY, NULL);
 		if (v == NULL)
 			v = json_string(val);
-		if (strat_put(target, path, v, cause) != 0) {
+		if (strat_put(target, key, path, v, cause) != 0) {
 			list = *cause;
 			xasprintf(cause, "--set: %s", list);
 			free(list);

@@ -9,4 +9,8 @@
  * for `make install`.  Never ends with '/'. */
 extern const char dmn_datadir[];
 
+/* The default plugin folder: $(OUT)/plugins of the build for `make`,
+ * $(PREFIX)/lib/agentd/plugins for `make install`.  Never ends with '/'. */
+extern const char dmn_plugindir[];
+
 #endif /* AGENTD_DAEMON_PATHS_H */

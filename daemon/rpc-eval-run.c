@@ -13,7 +13,12 @@
  * store.  After each item the client gets an eval.progress notification
  * {request_id, done, total, passed, id, pass, error?}.  The result is
  * {"report": agent_eval_report()'s object, "markdown": the same as
- * Markdown}.  Items that fail (an unknown tool, too many runs, a model
+ * Markdown}.  The tool scorer ({"type": "tool", "name"}: a Lua scorer is
+ * a Lua tool) is called here, with {"input", "answer", "expected"}, under
+ * tool_timeout_ms; its text is read by agent_eval_verdict().  The LLM
+ * judge ({"type": "judge", "agent", "rubric"}) is one more run of the
+ * judge agent, without tools, on agent_eval_judge_prompt(); its final
+ * answer is the verdict.  An item without an answer fails unjudged.  Items that fail (an unknown tool, too many runs, a model
  * error) count as failed with their "error"; the evaluation goes on.
  * When the client goes away, items not yet started are skipped.
  */
@@ -28,6 +33,7 @@
 #include "daemon/daemon-int.h"
 #include "daemon/runtime.h"
 #include "daemon/util.h"
+#include "plugins/plugins.h"
 
 #define EVAL_MAX_CONCURRENCY 32
 
@@ -42,6 +48,13 @@ static void item_hook_event(void *, json_t *);
 static void item_hook_done(void *, json_t *);
 static int item_hook_gone(void *);
 static void eval_finish(struct eval_job *);
+static void eval_job_free(struct eval_job *);
+static void eval_finish_cb(void *);
+static json_t *eval_agent_run(struct eval_job *, const json_t *, char **);
+static int eval_judge(
+    struct eval_job *, const json_t *, const char *, int *, char **);
+static int eval_score(
+    struct eval_job *, const json_t *, const char *, int *, char **);
 
 const struct dmn_method dmn_method_eval_run = {
 	.name = "eval.run",
@@ -58,7 +71,10 @@ struct eval_job {
 	struct agent_runtime *rt;
 	const json_t *params; /* the request's, borrowed */
 	const json_t *items;
-	json_t *scorer; /* owned */
+	json_t *scorer;            /* owned */
+	struct plug_set *set;      /* the tool scorer's snapshot, or NULL */
+	struct plug_tool *tool;    /* the tool scorer (in set), or NULL */
+	struct plug_limits limits; /* for the tool scorer */
 	char *trace_dir;
 	size_t total;
 
@@ -196,6 +212,113 @@ item_hook_gone(void *arg)
 	return dmn_request_cancelled(w->job->req);
 }
 
+/*
+ * Runs one agent.run (params borrowed) to its end on this thread.
+ * Returns its result (new), or NULL with *cause when it could not start.
+ */
+static json_t *
+eval_agent_run(struct eval_job *job, const json_t *params, char **cause)
+{
+	struct agent_run_hooks hooks;
+	struct agent_run *run;
+	struct item_wait w;
+	enum agent_err err;
+
+	memset(&w, 0, sizeof w);
+	w.job = job;
+	hooks.arg = &w;
+	hooks.event = item_hook_event;
+	hooks.done = item_hook_done;
+	hooks.gone = item_hook_gone;
+	run = agent_run_new(job->rt, params, &hooks, &err, cause);
+	if (run == NULL)
+		return NULL;
+	agent_run_execute(run);
+	agent_run_unref(run);
+	if (w.result == NULL)
+		w.result = json_object();
+	return w.result;
+}
+
+/*
+ * The LLM judge: a run of the judge agent on the item; its answer is the
+ * verdict.
+ */
+static int
+eval_judge(struct eval_job *job, const json_t *item, const char *answer,
+    int *pass, char **cause)
+{
+	const char *agent =
+	    json_string_value(json_object_get(job->scorer, "agent"));
+	const char *said;
+	json_t *params, *res;
+	char *prompt;
+	int rc;
+
+	*pass = 0;
+	if (answer == NULL)
+		return 0;
+	prompt = agent_eval_judge_prompt(job->scorer,
+	    json_string_value(json_object_get(item, "input")), answer,
+	    json_object_get(item, "expected"));
+	params = json_pack("{s:s, s:s, s:[], s:i, s:f}", "agent",
+	    agent != NULL ? agent : "react", "input", prompt, "tools",
+	    "max_steps", 2, "temperature", 0.0);
+	free(prompt);
+	res = eval_agent_run(job, params, cause);
+	json_decref(params);
+	if (res == NULL)
+		return -1;
+	said = json_string_value(json_object_get(res, "answer"));
+	if (said == NULL) {
+		xasprintf(cause, "the judge gave no verdict: %s",
+		    json_string_value(json_object_get(res, "error")) != NULL
+		        ? json_string_value(json_object_get(res, "error"))
+		        : "no answer");
+		json_decref(res);
+		return -1;
+	}
+	rc = agent_eval_verdict(said, pass, cause);
+	json_decref(res);
+	return rc;
+}
+
+/* Scores an answer, with the scorer tool or the judge when asked. */
+static int
+eval_score(struct eval_job *job, const json_t *item, const char *answer,
+    int *pass, char **cause)
+{
+	struct plug_result res;
+	json_t *args;
+	int rc = -1;
+
+	if (strcmp(json_string_value(json_object_get(job->scorer, "type")),
+	        "judge") == 0)
+		return eval_judge(job, item, answer, pass, cause);
+	if (job->tool == NULL)
+		return agent_eval_score(job->scorer, answer,
+		    json_object_get(item, "expected"), pass, cause);
+	*pass = 0;
+	args = json_pack("{s:O, s:s, s:O}", "input",
+	    json_object_get(item, "input"), "answer",
+	    answer != NULL ? answer : "", "expected",
+	    json_object_get(item, "expected"));
+	memset(&res, 0, sizeof res);
+	if (plug_tool_call(job->tool, args, &job->limits, NULL, &res, cause) !=
+	    0)
+		goto out;
+	if (res.is_error) {
+		xasprintf(cause, "scorer tool '%s' failed: %s",
+		    plug_tool_name(job->tool), res.text);
+		goto out;
+	}
+	rc = agent_eval_verdict(res.text, pass, cause);
+out:
+	plug_result_clear(&res);
+	json_decref(args);
+	return rc;
+}
+
 /* Runs item i to its end and returns its result row (new). */
 static json_t *
 eval_item(struct eval_job *job, size_t i)
@@ -243,8 +366,7 @@ eval_item(struct eval_job *job, size_t i)
 	    row, "answer", answer != NULL ? json_string(answer) : json_null());
 	if (error != NULL)
 		json_object_set_new(row, "error", json_string(error));
-	if (agent_eval_score(job->scorer, answer,
-	        json_object_get(item, "expected"), &pass, &why) != 0) {
+	if (eval_score(job, item, answer, &pass, &why) != 0) {
 		json_object_set_new(row, "error", json_string(why));
 		free(why);
 		why = NULL;
@@ -280,8 +402,24 @@ eval_finish(struct eval_job *job)
 	dmn_request_reply(job->req,
 	    json_pack("{s:o, s:s}", "report", report, "markdown", md));
 	free(md);
+	eval_job_free(job);
+}
+
+/* eval_finish() from the loop's queue. */
+static void
+eval_finish_cb(void *arg)
+{
+	eval_finish(arg);
+}
+
+/* Frees a job. */
+static void
+eval_job_free(struct eval_job *job)
+{
 	json_decref(job->results);
 	json_decref(job->scorer);
+	if (job->set != NULL)
+		plug_set_unref(job->set);
 	free(job->trace_dir);
 	pthread_mutex_destroy(&job->lock);
 	free(job);
@@ -365,6 +503,26 @@ eval_run_exec(struct dmn_request *req, char **cause)
 	job->scorer = json_object_get(params, "scorer") != NULL
 	    ? json_deep_copy(json_object_get(params, "scorer"))
 	    : json_pack("{s:s}", "type", "exact");
+	if (pthread_mutex_init(&job->lock, NULL) != 0)
+		fatalx("%s: pthread_mutex_init failed", __func__);
+	job->results = json_array();
+	if (strcmp(json_string_value(json_object_get(job->scorer, "type")),
+	        "tool") == 0) {
+		job->set = plug_registry_get(dmn_agent_registry(a));
+		job->tool = plug_set_find(job->set,
+		    json_string_value(json_object_get(job->scorer, "name")));
+		if (job->tool == NULL) {
+			xasprintf(&why, "unknown scorer tool '%s'",
+			    json_string_value(
+			        json_object_get(job->scorer, "name")));
+			dmn_agent_error(req, AGENT_ERR_UNKNOWN_NAME, why, NULL);
+			free(why);
+			eval_job_free(job);
+			return 0;
+		}
+		job->limits.timeout_ms =
+		    (uint32_t)dmn_request_ctx(req)->config->tool_timeout_ms;
+	}
 	/* Without a trace store the report has no per-component part. */
 	job->trace_dir = agent_runtime_trace_dir(job->rt, &why);
 	if (job->trace_dir == NULL) {
@@ -372,11 +530,8 @@ eval_run_exec(struct dmn_request *req, char **cause)
 		free(why);
 		why = NULL;
 	}
-	job->results = json_array();
 	for (size_t i = 0; i < job->total; i++)
 		json_array_append_new(job->results, json_null());
-	if (pthread_mutex_init(&job->lock, NULL) != 0)
-		fatalx("%s: pthread_mutex_init failed", __func__);
 	conc = json_integer_value(json_object_get(params, "concurrency"));
 	n = conc < 1 ? 1 : (size_t)conc;
 	if (n > job->total)
@@ -409,15 +564,18 @@ eval_run_exec(struct dmn_request *req, char **cause)
 	pthread_mutex_lock(&job->lock);
 	last = --job->holders == 0;
 	pthread_mutex_unlock(&job->lock);
+	/*
+	 * The workers are done already.  Their eval.progress notifications
+	 * may still wait in the loop's queue, and an answer given here, on
+	 * the loop thread, would go out at once, ahead of them: queue it
+	 * behind them instead.
+	 */
 	if (last)
-		eval_finish(job);
+		dmn_queue_push(
+		    dmn_request_ctx(req)->queue, eval_finish_cb, job);
 	return 0;
 
 fail:
-	json_decref(job->results);
-	json_decref(job->scorer);
-	free(job->trace_dir);
-	pthread_mutex_destroy(&job->lock);
-	free(job);
+	eval_job_free(job);
 	return -1;
 }

@@ -9,8 +9,13 @@
  * adds one, and only the second half of each chunk is scored, so every
  * scored token has at least c/2 tokens of context; the last line is
  * "PPL = x +/- y", the uncertainty computed as llama.cpp does.  bench
- * measures prefill (pp) and decode (tg) speed like llama-bench.
+ * measures prefill (pp) and decode (tg) speed like llama-bench, and
+ * also reports on stderr the CPU time the measured runs took: on a
+ * machine that other work shares, wall-clock figures understate what
+ * the engine does with the cores it was given.
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -23,6 +28,7 @@
 
 static int run_emit(struct infer_detok *dt, int32_t id, char *buf, size_t cap);
 static void bench_stats(const double *v, int n, double *mean, double *sd);
+static double bench_cpu(void);
 
 /* Writes the text of one generated token to stdout. */
 static int
@@ -441,8 +447,9 @@ cli_tokenize(int argc, char **argv)
 			char *piece;
 			size_t len;
 
-			piece = infer_detokenize(
-			    model, &ids[i], 1, INFER_TOK_SPECIAL, &len, &cause);
+			piece = infer_detokenize(model, &ids[i], 1,
+			    INFER_TOK_SPECIAL | INFER_TOK_CONTINUE, &len,
+			    &cause);
 			if (piece == NULL)
 				goto fail;
 			printf("%6d -> '", ids[i]);
@@ -477,6 +484,18 @@ bench_stats(const double *v, int n, double *mean, double *sd)
 	*sd = n > 1 ? sqrt(s2 / (n - 1)) : 0.0;
 }
 
+/* CPU seconds (user and system) used by the process so far. */
+static double
+bench_cpu(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0.0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
 int
 cli_bench(int argc, char **argv)
 {
@@ -488,6 +507,7 @@ cli_bench(int argc, char **argv)
 	char *cause = NULL;
 	int32_t *toks = NULL;
 	double *pp = NULL, *tg = NULL, mean, sd;
+	double pp_wall = 0.0, pp_cpu = 0.0, tg_wall = 0.0, tg_cpu = 0.0;
 	long n_prompt = 512, n_gen = 128, threads = 2, reps = 3;
 	uint32_t n_vocab;
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -554,32 +574,59 @@ cli_bench(int argc, char **argv)
 
 	/* One warm-up run of each, then the measured repetitions. */
 	for (long r = -1; r < reps; r++) {
-		double t0, t1;
+		double t0, t1, c0, c1;
 
 		if (n_prompt > 0) {
 			if (infer_seq_truncate(seq, 0, &cause) != 0)
 				goto fail;
+			c0 = bench_cpu();
 			t0 = cli_now();
 			if (infer_seq_feed(
 			        seq, toks, (size_t)n_prompt, &cause) != 0)
 				goto fail;
 			t1 = cli_now();
-			if (r >= 0)
+			c1 = bench_cpu();
+			if (r >= 0) {
 				pp[r] = (double)n_prompt / (t1 - t0);
+				pp_wall += t1 - t0;
+				pp_cpu += c1 - c0;
+			}
 		}
 		if (n_gen > 0) {
 			if (infer_seq_truncate(seq, 0, &cause) != 0)
 				goto fail;
+			c0 = bench_cpu();
 			t0 = cli_now();
 			for (long i = 0; i < n_gen; i++)
 				if (infer_seq_feed(seq, &toks[n_prompt + i], 1,
 				        &cause) != 0)
 					goto fail;
 			t1 = cli_now();
-			if (r >= 0)
+			c1 = bench_cpu();
+			if (r >= 0) {
 				tg[r] = (double)n_gen / (t1 - t0);
+				tg_wall += t1 - t0;
+				tg_cpu += c1 - c0;
+			}
 		}
 	}
+	/*
+	 * CPU time per token, and how many of the threads were running on
+	 * average: below the thread count, the machine was shared (or the
+	 * threads waited on memory in the kernel, which counts as busy).
+	 */
+	if (n_prompt > 0)
+		fprintf(stderr,
+		    "bench: pp%ld: %.2f ms cpu per token, %.2f of %d threads "
+		    "busy\n",
+		    n_prompt, 1e3 * pp_cpu / (double)(n_prompt * reps),
+		    pp_cpu / pp_wall, info->n_threads);
+	if (n_gen > 0)
+		fprintf(stderr,
+		    "bench: tg%ld: %.2f ms cpu per token, %.2f of %d threads "
+		    "busy\n",
+		    n_gen, 1e3 * tg_cpu / (double)(n_gen * reps),
+		    tg_cpu / tg_wall, info->n_threads);
 	if (n_prompt > 0) {
 		bench_stats(pp, (int)reps, &mean, &sd);
 		printf("pp%ld %.2f \xc2\xb1 %.2f\n", n_prompt, mean, sd);

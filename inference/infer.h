@@ -164,6 +164,7 @@ const struct infer_model_info *infer_model_info(
 /* Flags for infer_tokenize and infer_detokenize. */
 #define INFER_TOK_ADD_SPECIAL 0x1 /* add BOS/EOS as the metadata asks */
 #define INFER_TOK_SPECIAL     0x2 /* special tokens: parse / render them */
+#define INFER_TOK_CONTINUE    0x4 /* detokenize: the ids continue a text */
 
 /*
  * Splits len bytes of UTF-8 text into token ids.  With
@@ -178,17 +179,26 @@ int32_t *infer_tokenize(const struct infer_model *model, const char *text,
 
 /*
  * Turns n ids back into text.  Control tokens give their text only with
- * INFER_TOK_SPECIAL.  Returns a new NUL-terminated string of *len bytes
- * (caller frees), or NULL for an id out of range.
+ * INFER_TOK_SPECIAL.  The ids are taken to start a text: for a
+ * SentencePiece vocabulary that puts a space in front of every text it
+ * encodes (tokenizer.ggml.add_space_prefix), that space is dropped from
+ * the first piece that has text (with INFER_TOK_SPECIAL that may be the
+ * BOS token's, as llama.cpp renders it), so that text -> ids -> text gives
+ * the text back.  With INFER_TOK_CONTINUE the ids continue a text (a
+ * generated reply, one token shown alone) and every piece keeps its
+ * spaces.  Byte-level BPE vocabularies decode the same either way.
+ * Returns a new NUL-terminated string of *len bytes (caller frees), or
+ * NULL for an id out of range.
  */
 char *infer_detokenize(const struct infer_model *model, const int32_t *ids,
     size_t n, int flags, size_t *len, char **cause);
 
 /*
  * Streaming detokenization: hands out the text of generated tokens piece
- * by piece, always as valid UTF-8.  Bytes of a character split across
- * tokens are held back until it completes; bytes that can never form a
- * character become U+FFFD.  Initialise with infer_detok_init; the state
+ * by piece, always as valid UTF-8.  The tokens continue a text (as with
+ * INFER_TOK_CONTINUE), so SentencePiece pieces keep their spaces.  Bytes
+ * of a character split across tokens are held back until it completes;
+ * bytes that can never form a character become U+FFFD.  Initialise with infer_detok_init; the state
  * owns no memory.
  */
 struct infer_detok {

@@ -618,10 +618,15 @@ char *
 infer_detokenize(const struct infer_model *m, const int32_t *ids, size_t n,
     int flags, size_t *len, char **cause)
 {
+	int tflags = flags & INFER_TOK_SPECIAL;
+
 	if (model_need_tok(m, cause) != 0)
 		return NULL;
-	return infer_tok_decode(
-	    m->tok, ids, n, flags & INFER_TOK_SPECIAL, len, cause);
+	/* A text's first piece loses the space the SentencePiece prefix
+	 * rule put there; the tokenizer ignores this for other kinds. */
+	if ((flags & INFER_TOK_CONTINUE) == 0)
+		tflags |= INFER_TOK_STRIP_SPACE;
+	return infer_tok_decode(m->tok, ids, n, tflags, len, cause);
 }
 
 void

@@ -691,6 +691,54 @@ test_agentctl_strategy(void **state)
 	assert_non_null(strstr(out, "Answer: 346\n"));
 	assert_non_null(strstr(out, "strategy: n=3, decoded=3"));
 	free(out);
+
+	/*
+	 * temperature is the branches' for self_consistency but the run's
+	 * for cot; a dotted key fills a nested object.
+	 */
+	rc = ctl(&out, "run", "--json", "--strategy", "cot", "--set",
+	    "temperature=0.5", "--set", "budget.min_thinking_tokens=0", "--set",
+	    "max_tokens=256", "What is 17*23-45?", NULL);
+	/* The script runs out once budget forcing reads the answer: exit 1. */
+	if (rc != 0 && rc != 1)
+		fail_msg("exit %d: %s", rc, out);
+	out[strlen(out) - 1] = '\0';
+	nl = strrchr(out, '\n');
+	last = json_loads(nl != NULL ? nl + 1 : out, 0, NULL);
+	assert_non_null(last);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(last, "strategy"), "name")),
+	    "cot");
+	r_params(json_string_value(json_object_get(last, "run_id")), &params);
+	assert_true(
+	    json_real_value(json_object_get(params, "temperature")) == 0.5);
+	st = json_object_get(params, "strategy");
+	assert_int_equal(json_object_size(st), 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+	        json_object_get(st, "budget"), "min_thinking_tokens")),
+	    0);
+	json_decref(params);
+	json_decref(last);
+	free(out);
+	rc = ctl(&out, "run", "--json", "--strategy", "self_consistency",
+	    "--set", "n=2", "--set", "temperature=0.5", "--set",
+	    "max_tokens=256", "What is 17*23-45?", NULL);
+	if (rc != 0)
+		fail_msg("exit %d: %s", rc, out);
+	out[strlen(out) - 1] = '\0';
+	nl = strrchr(out, '\n');
+	last = json_loads(nl != NULL ? nl + 1 : out, 0, NULL);
+	assert_non_null(last);
+	r_params(json_string_value(json_object_get(last, "run_id")), &params);
+	assert_true(
+	    json_real_value(json_object_get(params, "temperature")) == 0.0);
+	assert_true(
+	    json_real_value(json_object_get(
+	        json_object_get(params, "strategy"), "temperature")) == 0.5);
+	json_decref(params);
+	json_decref(last);
+	free(out);
 }
 
 int

@@ -5,8 +5,9 @@
 # 2; the eval.progress lines, the Markdown report (success rate and its
 # Wilson interval), the JSON report (per item with trace ids, per
 # component from the spans), --report FILE, a dataset with a bad line
-# (exit 2 naming FILE:LINE, nothing sent) and a scorer the daemon
-# refuses (exit 1).  The daemon is stopped by its pid.
+# (exit 2 naming FILE:LINE, nothing sent), a scorer the daemon refuses
+# (exit 1), a Lua scorer (a Lua tool) beside an unknown scorer tool, and
+# the LLM judge.  The daemon is stopped by its pid.
 #
 # Environment: OUT (the build folder), AGENTD_SRCDIR (the checkout).
 set -u
@@ -76,6 +77,10 @@ sock=$tmp/agentd.sock
 cat >"$tmp/script.json" <<'JSON'
 {"model": "scripted",
  "scripts": [
+  {"match": "Candidate answer: 5",
+   "outputs": ["Thought: 3+3 is not 5\nFinal Answer: fail\n"]},
+  {"match": "Grade the candidate answer",
+   "outputs": ["Thought: same meaning\nFinal Answer: pass\n"]},
   {"match": "what is 2+2", "outputs": ["Thought: sum\nFinal Answer: 4\n"]},
   {"match": "capital of France",
    "outputs": ["Thought: known\nFinal Answer: Paris\n"]},
@@ -89,11 +94,36 @@ cat >"$tmp/data.jsonl" <<'JSONL'
 {"id": "wrong", "input": "what is 3+3", "expected": "6"}
 {"input": "break the model", "expected": "x"}
 JSONL
-mkdir "$tmp/agents"
+mkdir "$tmp/agents" "$tmp/tools"
+# A Lua scorer: passes when the answer holds the expected text.
+cat >"$tmp/tools/lua_contains.lua" <<'LUA'
+return {
+	name = "lua_contains",
+	description = "Scores an answer: pass when it holds the expected text.",
+	parameters = {
+		type = "object",
+		properties = {
+			input = { type = "string" },
+			answer = { type = "string" },
+			expected = { type = "string" },
+		},
+		required = { "input", "answer", "expected" },
+		additionalProperties = false,
+	},
+	run = function(args)
+		local a, e = string.lower(args.answer), string.lower(args.expected)
+		if e ~= "x" and string.find(a, e, 1, true) then
+			return "pass"
+		end
+		return "fail"
+	end,
+}
+LUA
 cat >"$tmp/agentd.conf" <<CONF
 scripted_model $tmp/script.json
 trace_dir $tmp/traces
 agents_dir $tmp/agents
+lua_tools_dir $tmp/tools
 workers 2
 CONF
 "$AGENTD" -s "$sock" -c "$tmp/agentd.conf" 2>"$tmp/agentd.log" &
@@ -166,6 +196,24 @@ expect 0 out "| 4 |"
 printf '{"id":1,"input":"a","expected":"a(b"}\n' >"$tmp/re.jsonl"
 run eval "$tmp/re.jsonl" --scorer regex
 expect 1 err "pattern at offset"
+
+# The Lua scorer, and a scorer tool that does not exist.
+run eval "$tmp/data.jsonl" --scorer-tool lua_contains
+expect 0 out "| 4 | 2 | 1 | 50.0% |"
+expect 0 out "| capital | yes | Paris | paris |"
+run eval "$tmp/data.jsonl" --scorer-tool no_such_tool
+expect 1 err "unknown scorer tool"
+
+# The LLM judge: "paris" passes as "Paris", 5 fails against 6, and the
+# item without an answer fails unjudged.
+run --json eval "$tmp/data.jsonl" --judge react --rubric "Be strict."
+expect 0
+"$PYTHON" - "$tmp/out" <<'PY' || fail "eval --judge: $(cat "$tmp/out")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+got = {i["id"]: i["pass"] for i in r["items"]}
+assert got == {"add": True, "capital": True, "wrong": False, 5: False}, got
+PY
 
 kill -TERM "$pid"
 wait "$pid"

@@ -193,6 +193,89 @@ test_scorers(void **state)
 	free(cause);
 }
 
+/* A scorer tool's text read as a verdict. */
+static void
+test_verdict(void **state)
+{
+	const char *pass[] = { "pass", " PASS\n", "true", "Yes", "1", "0.5",
+		"0.93", "{\"pass\": true}" };
+	const char *fail[] = { "fail", "False", "no", "0", "0.49",
+		"{\"pass\": false, \"why\": \"off by one\"}" };
+	const char *bad[] = { "", "maybe", "{\"pass\": 1}", "[true]", "nan" };
+	char *cause = NULL;
+	int p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++) {
+		p = -1;
+		assert_int_equal(agent_eval_verdict(pass[i], &p, &cause), 0);
+		assert_int_equal(p, 1);
+	}
+	for (size_t i = 0; i < sizeof fail / sizeof fail[0]; i++) {
+		p = -1;
+		assert_int_equal(agent_eval_verdict(fail[i], &p, &cause), 0);
+		assert_int_equal(p, 0);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(agent_eval_verdict(bad[i], &p, &cause), -1);
+		assert_non_null(strstr(cause, "scorer tool said"));
+		free(cause);
+		cause = NULL;
+	}
+	/* The tool scorer checks its shape; the daemon does the call. */
+	assert_null(check_error("{\"type\":\"tool\",\"name\":\"t\"}", NULL));
+	cause = check_error("{\"type\":\"tool\"}", NULL);
+	assert_non_null(cause);
+	free(cause);
+	cause = check_error("{\"type\":\"tool\",\"name\":\"t\",\"x\":1}", NULL);
+	assert_non_null(cause);
+	free(cause);
+}
+
+/* The LLM judge's scorer shape and prompt. */
+static void
+test_judge(void **state)
+{
+	json_t *scorer, *exp;
+	char *cause, *prompt;
+	int pass = 1;
+
+	(void)state;
+	assert_null(check_error("{\"type\":\"judge\"}", NULL));
+	assert_null(check_error(
+	    "{\"type\":\"judge\",\"agent\":\"react\",\"rubric\":\"r\"}",
+	    json_integer(3)));
+	cause = check_error("{\"type\":\"judge\",\"agent\":\"\"}", NULL);
+	assert_non_null(cause);
+	free(cause);
+	cause = check_error("{\"type\":\"judge\",\"tolerance\":1}", NULL);
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, "tolerance"));
+	free(cause);
+
+	scorer = json_pack(
+	    "{s:s, s:s}", "type", "judge", "rubric", "Units must match.");
+	exp = json_integer(42);
+	prompt = agent_eval_judge_prompt(scorer, "How many?", "forty-two", exp);
+	assert_non_null(strstr(prompt, "Units must match."));
+	assert_non_null(strstr(prompt, "Task: How many?\n"));
+	assert_non_null(strstr(prompt, "Reference answer: 42\n"));
+	assert_non_null(strstr(prompt, "Candidate answer: forty-two\n"));
+	assert_non_null(strstr(prompt, "\"Final Answer: pass\""));
+	free(prompt);
+	json_decref(exp);
+	json_decref(scorer);
+	/* The daemon runs it: scoring it here is an error. */
+	scorer = json_pack("{s:s}", "type", "judge");
+	exp = json_string("x");
+	cause = NULL;
+	assert_int_equal(agent_eval_score(scorer, "x", exp, &pass, &cause), -1);
+	assert_int_equal(pass, 0);
+	free(cause);
+	json_decref(exp);
+	json_decref(scorer);
+}
+
 /* A span line as agent_trace_read() gives it. */
 static json_t *
 span(const char *kind, const char *name, int64_t start_ms, int64_t end_ms,
@@ -435,6 +518,8 @@ main(void)
 		cmocka_unit_test(test_wilson),
 		cmocka_unit_test(test_percentile),
 		cmocka_unit_test(test_scorers),
+		cmocka_unit_test(test_verdict),
+		cmocka_unit_test(test_judge),
 		cmocka_unit_test(test_report),
 		cmocka_unit_test(test_markdown_escapes),
 	};

@@ -1,10 +1,13 @@
 /*
  * test-agent-trace-store.c: the trace store around the recorder
  * (agent/trace.c, agent/trace-store.c, agent/trace-otlp.c): a span tree
- * rebuilt from JSONL equals what was recorded; a file cut at any byte
- * reads back every whole span, and the next span appended after a torn
- * line is not lost; fsync policies; retention by size and age; trace.list
- * filters; the OTLP/JSON export's field names and types.
+ * rebuilt from JSONL equals what was recorded; a file cut mid-line
+ * (at every byte of its last lines and around every line end) reads back
+ * every whole span, and the next span appended after a torn line is not
+ * lost; fsync policies; retention by size and age; trace.list filters;
+ * the OTLP/JSON export's field names and types; lines that read as spans
+ * but carry odd members (ids that are not hex, a parent that is not a
+ * string, attributes that are not an object or nest 40 deep).
  */
 #include <sys/stat.h>
 
@@ -23,6 +26,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "agent/eval.h"
 #include "agent/trace.h"
 #include "daemon/util.h"
 
@@ -717,6 +721,92 @@ test_otlp(void **state)
 	agent_tracer_free(t);
 }
 
+/*
+ * Lines that read as spans but carry odd members: list, export and the
+ * tree must stay well formed, and the export must leave out what OTLP
+ * cannot carry.
+ */
+static void
+test_hostile_lines(void **state)
+{
+	const char *id = "abcdefabcdefabcdefabcdefabcdef12";
+	struct agent_trace_filter f;
+	char *path = trace_path(id), *cause = NULL, *text, *deep;
+	json_t *ids, *out, *spans, *list, *tree;
+	size_t skipped = 0;
+	int unknown = 0;
+
+	(void)state;
+	/* Attributes nested 40 deep. */
+	deep = xstrdup("1");
+	for (int i = 0; i < 40; i++) {
+		char *next;
+
+		xasprintf(&next, "{\"k\":[%s]}", deep);
+		free(deep);
+		deep = next;
+	}
+	xasprintf(&text,
+	    "{\"trace_id\":\"%s\",\"span_id\":\"zz\",\"name\":\"bad id\","
+	    "\"kind\":\"tool\",\"start_ns\":5,\"end_ns\":1}\n"
+	    "{\"trace_id\":\"%s\",\"span_id\":\"1111111111111111\","
+	    "\"parent_span_id\":7,\"name\":\"odd\",\"kind\":\"run\","
+	    "\"start_ns\":-3,\"end_ns\":9,\"status\":5,"
+	    "\"attributes\":[1,2]}\n"
+	    "{\"trace_id\":\"%s\",\"span_id\":\"2222222222222222\","
+	    "\"parent_span_id\":\"1111111111111111\",\"name\":\"deep\","
+	    "\"kind\":\"llm\",\"start_ns\":1,\"end_ns\":2,"
+	    "\"status\":\"error\",\"attributes\":{\"a\":%s,\"n\":null}}\n",
+	    id, id, id, deep);
+	write_file(path, text, strlen(text));
+	free(text);
+	free(deep);
+
+	spans = agent_trace_read(path, &skipped, &cause);
+	assert_non_null(spans);
+	assert_int_equal(json_array_size(spans), 3);
+	tree = agent_trace_tree(spans);
+	assert_non_null(tree);
+	json_decref(tree);
+	/* The evaluation report reads such spans too. */
+	list = json_pack("[{s:s, s:b, s:f, s:O}]", "id", "x", "pass", 1,
+	    "wall_ms", 1.0, "spans", spans);
+	out = agent_eval_report(list);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+	        json_object_get(json_object_get(out, "components"), "model"),
+	        "errors")),
+	    1);
+	text = agent_eval_markdown(out);
+	assert_non_null(text);
+	free(text);
+	json_decref(out);
+	json_decref(list);
+	json_decref(spans);
+
+	memset(&f, 0, sizeof f);
+	list = agent_trace_list(dir, &f, &cause);
+	assert_non_null(list);
+	assert_int_equal(json_array_size(json_object_get(list, "traces")), 1);
+	json_decref(list);
+
+	ids = json_pack("[s]", id);
+	out = agent_trace_export(dir, ids, "agentd", "1", &unknown, &cause);
+	assert_non_null(out);
+	spans = json_object_get(
+	    json_array_get(
+	        json_object_get(
+	            json_array_get(json_object_get(out, "resourceSpans"), 0),
+	            "scopeSpans"),
+	        0),
+	    "spans");
+	/* The span whose id is not hex is left out. */
+	assert_int_equal(json_array_size(spans), 2);
+	json_decref(out);
+	json_decref(ids);
+	free(path);
+}
+
 int
 main(void)
 {
@@ -731,6 +821,8 @@ main(void)
 		    test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_otlp, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_hostile_lines, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
