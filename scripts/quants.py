@@ -178,31 +178,41 @@ def _dq5_0(b):
 # ---------------------------------------------------------------------------
 # K-quants
 
+def _clamp(v, lo, hi):
+    """min(hi, max(lo, v)) elementwise, keeping v's float32 type."""
+    return np.minimum(np.maximum(v, F32(lo)), F32(hi))
+
+
+def colsum(a):
+    """Column sums of float32 [n, B], adding row 0, then row 1, ... as a C
+    loop over the n values of each block adds them (numpy reduces a
+    contiguous array over its first axis row by row; np.sum over the last
+    axis would be pairwise and round differently)."""
+    return np.add.reduce(np.ascontiguousarray(a, dtype=F32), axis=0)
+
+
 def _make_qkx2(x, w, nmax, rmin, rdelta, nstep):
-    """ggml make_qkx2_quants over rows of x (float32, [B, n]) with weights
-    w; squared error.  Returns (scale [B], the_min [B], L [B, n])."""
-    n = x.shape[1]
+    """ggml make_qkx2_quants over blocks of x (float32 [B, n]) with
+    weights w; squared error.  Works on [n, B] copies, so every sum runs
+    over contiguous rows in ggml's order.  Returns (scale [B], the_min
+    [B], L [B, n])."""
+    x = np.ascontiguousarray(x.T)
+    w = np.ascontiguousarray(w.T)
     nmax_f = F32(nmax)
-    mn = x[:, 0].copy()
-    mx = x[:, 0].copy()
-    sum_w = w[:, 0].copy()
-    sum_x = sum_w * x[:, 0]
-    for i in range(1, n):
-        mn = np.where(x[:, i] < mn, x[:, i], mn)
-        mx = np.where(x[:, i] > mx, x[:, i], mx)
-        sum_w = sum_w + w[:, i]
-        sum_x = sum_x + w[:, i] * x[:, i]
+    mn = np.min(x, axis=0)
+    mx = np.max(x, axis=0)
+    sum_w = colsum(w)
+    sum_x = colsum(w * x)
     mn = np.where(mn > 0, F32(0), mn)
     flat = mx == mn
     rng = np.where(flat, F32(1), mx - mn)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         iscale = nmax_f / rng
         scale = F32(1) / iscale
-    L = np.clip(nearest_int(iscale[:, None] * (x - mn[:, None])), 0, nmax)
-    best = np.zeros(x.shape[0], dtype=F32)
-    for i in range(n):
-        diff = scale * L[:, i].astype(F32) + mn - x[:, i]
-        best = best + w[:, i] * (diff * diff)
+    # Quant levels stay float32 (exact small integers) until the end.
+    L = _clamp(np.rint(iscale * (x - mn)), 0, nmax_f)
+    diff = scale * L + mn - x
+    best = colsum(w * (diff * diff))
     if nstep >= 1:
         for step in range(nstep + 1):
             # ggml moves min to the best fit found so far, and both the
@@ -211,17 +221,11 @@ def _make_qkx2(x, w, nmax, rmin, rdelta, nstep):
             rng = np.where(flat, F32(1), mx - mn)
             with np.errstate(divide="ignore", invalid="ignore"):
                 isc = num / rng
-            laux = np.clip(nearest_int(isc[:, None] * (x - mn[:, None])), 0,
-                           nmax)
-            lf = laux.astype(F32)
-            sum_l = np.zeros_like(best)
-            sum_l2 = np.zeros_like(best)
-            sum_xl = np.zeros_like(best)
-            for i in range(n):
-                wl = w[:, i] * lf[:, i]
-                sum_l = sum_l + wl
-                sum_l2 = sum_l2 + wl * lf[:, i]
-                sum_xl = sum_xl + wl * x[:, i]
+            lf = _clamp(np.rint(isc * (x - mn)), 0, nmax_f)
+            wl = w * lf
+            sum_l = colsum(wl)
+            sum_l2 = colsum(wl * lf)
+            sum_xl = colsum(wl * x)
             D = sum_w * sum_l2 - sum_l * sum_l
             ok = D > 0
             Ds = np.where(ok, D, F32(1))
@@ -232,18 +236,17 @@ def _make_qkx2(x, w, nmax, rmin, rdelta, nstep):
                 alt = sum_xl / np.where(sum_l2 != 0, sum_l2, F32(1))
             this_scale = np.where(pos, alt, this_scale).astype(F32)
             this_min = np.where(pos, F32(0), this_min).astype(F32)
-            cur = np.zeros_like(best)
-            for i in range(n):
-                diff = this_scale * lf[:, i] + this_min - x[:, i]
-                cur = cur + w[:, i] * (diff * diff)
+            diff = this_scale * lf + this_min - x
+            cur = colsum(w * (diff * diff))
             better = ok & (cur < best) & ~flat
-            L = np.where(better[:, None], laux, L)
+            L = np.where(better, lf, L)
             best = np.where(better, cur, best)
             scale = np.where(better, this_scale, scale)
             mn = np.where(better, this_min, mn)
-    L = np.where(flat[:, None], 0, L)
+    L = np.where(flat, F32(0), L)
     scale = np.where(flat, F32(0), scale).astype(F32)
-    return scale, (-mn).astype(F32), L
+    return scale, (-mn).astype(F32), \
+        np.ascontiguousarray(L.T).astype(np.int64)
 
 
 def _k_scale_bytes(ls, lm):
@@ -281,9 +284,7 @@ def _q45_k(x, nmax, rmin, rdelta, nstep):
     bytes, L [nb, 256])."""
     nb = x.shape[0]
     sub = x.reshape(nb * 8, 32)
-    sum_x2 = np.zeros(nb * 8, dtype=F32)
-    for i in range(32):
-        sum_x2 = sum_x2 + sub[:, i] * sub[:, i]
+    sum_x2 = colsum((sub * sub).T)
     av_x = np.sqrt(sum_x2 / F32(32))
     w = av_x[:, None] + np.abs(sub)
     scales, mins, L = _make_qkx2(sub, w, nmax, rmin, rdelta, nstep)
@@ -399,22 +400,18 @@ def _make_qx_rmse1(x, nmax, fast=False):
     """ggml make_qx_quants(n, nmax, x, L, rmse_type = 1, NULL) over rows of
     x (float32 [B, n]); fast=True skips the search over nearby scales.
     Returns (scale [B], L [B, n] in 0..2 nmax - 1)."""
-    B, n = x.shape
     nmax_f = F32(nmax)
     mx, amax = _abs_argmax(x)
     zero = amax < GROUP_MAX_EPS
     mxs = np.where(zero, F32(1), mx)
-    w = x * x
+    # [n, B] copies: the sums run over contiguous rows in ggml's order.
+    xt = np.ascontiguousarray(x.T)
+    wt = xt * xt
 
     def attempt(iscale):
-        l = np.clip(nearest_int(iscale[:, None] * x), -nmax, nmax - 1)
-        lf = l.astype(F32)
-        slx = np.zeros(B, dtype=F32)
-        sl2 = np.zeros(B, dtype=F32)
-        for i in range(n):
-            slx = slx + w[:, i] * x[:, i] * lf[:, i]
-            sl2 = sl2 + w[:, i] * lf[:, i] * lf[:, i]
-        return l, slx, sl2
+        # Levels stay float32 (exact small integers).
+        lf = _clamp(np.rint(iscale * xt), -nmax, nmax - 1)
+        return lf, colsum(wt * xt * lf), colsum(wt * lf * lf)
 
     iscale = (-nmax_f / mxs).astype(F32)
     L, sumlx, suml2 = attempt(iscale)
@@ -427,13 +424,13 @@ def _make_qx_rmse1(x, nmax, fast=False):
         isc = (-(nmax_f + F32(0.1) * F32(step)) / mxs).astype(F32)
         l, slx, sl2 = attempt(isc)
         better = (sl2 > 0) & (slx * slx > best * sl2)
-        L = np.where(better[:, None], l, L)
+        L = np.where(better, l, L)
         sl2s = np.where(sl2 != 0, sl2, F32(1))
         scale = np.where(better, slx / sl2s, scale).astype(F32)
         best = np.where(better, scale * slx, best).astype(F32)
-    L = np.where(zero[:, None], -nmax, L)
+    L = np.where(zero, F32(-nmax), L)
     scale = np.where(zero, F32(0), scale).astype(F32)
-    return scale, L + nmax
+    return scale, np.ascontiguousarray(L.T).astype(np.int64) + nmax
 
 
 def _q6_k(x, fast=False):
