@@ -1,0 +1,383 @@
+#!/usr/bin/python3
+"""train.py: trains the bundled MoE model on the generated episodes.
+
+    train.py --data DIR --work DIR [--seed N] [--steps N] [--quick]
+             [--resume] [--threads 2]
+
+Reads DIR/{train,valid}.jsonl and DIR/tokenizer.json, writes into the
+work folder: ckpt.pt (the latest checkpoint: weights, optimiser, data
+order and random states; --resume continues from it, bit for bit on the
+same machine and thread count), model.pt (the final weights and config),
+train-log.jsonl (one line per logged step: loss, aux loss, learning rate,
+and validation loss every --eval-every steps).
+
+Loss: cross-entropy on the tokens the model writes (trained segments and
+the end-of-text token after the final answer), none on the prompt, the
+observations or the runtime's "Thought: Wait,"; plus aux_coef times the
+load-balancing loss.  The rows of a batch that share the default prompt
+compute it once (Model.forward's prefix); episodes with other tool lists
+go in batches of their own without sharing.
+
+Curriculum: for the first --curriculum steps the default-prompt episodes
+are trained with the prompt cut to "Question:" (BOS, then the question
+and the steps).  Copying a number or a name from the question or an
+observation is most of what this model must learn, and a small model
+finds the attention pattern for it many times faster when a few dozen
+keys compete rather than three hundred; RoPE makes the pattern relative,
+so it carries over to the full prompt of the main phase.  --quick trains
+a tiny model for a few steps: a test of the pipeline, not a usable
+model.
+"""
+
+import os
+
+# Threads that wait sleep instead of spinning: the training shares two
+# cores with other work.  Must be set before torch starts OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import random  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import bpe  # noqa: E402
+from model import Config, Model  # noqa: E402
+
+FULL = Config(n_vocab=0, n_embd=128, n_layer=4, n_head=4, n_kv_head=2,
+              n_expert=4, n_expert_used=2, n_ff=256, n_ctx=1024)
+QUICK = Config(n_vocab=0, n_embd=64, n_layer=2, n_head=2, n_kv_head=1,
+               n_expert=4, n_expert_used=2, n_ff=128, n_ctx=1024)
+PREFIX_END = "\nQuestion:"
+
+
+def encode_record(tok, rec):
+    """(prefix text, ids, mask) of an episode: the prompt up to and
+    including "Question:" is the prefix; ids/mask cover the rest, mask 1
+    where the model is trained.  The cut lies on a pre-token boundary, so
+    prefix + rest tokenise exactly as the whole text does."""
+    prompt = rec["segments"][0][0]
+    cut = prompt.index(PREFIX_END) + len(PREFIX_END)
+    ids, mask = [], []
+    for text, trained in [[prompt[cut:], 0]] + rec["segments"][1:]:
+        t = tok.encode(text)
+        ids.extend(t)
+        mask.extend([trained] * len(t))
+    ids.append(tok.eot)
+    mask.append(1)
+    return prompt[:cut], ids, mask
+
+
+def load_split(path, tok, limit=None):
+    recs = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            recs.append(json.loads(line))
+            if limit is not None and len(recs) >= limit:
+                break
+    out = []
+    prefixes = {}
+    for r in recs:
+        ptext, ids, mask = encode_record(tok, r)
+        if ptext not in prefixes:
+            # BOS first, as the engine adds it (add_bos_token).
+            prefixes[ptext] = [tok.eot] + tok.encode(ptext)
+        out.append((ptext, ids, mask))
+    # The cut must not change the tokens (checked on a sample).
+    for r, (ptext, ids, _) in list(zip(recs, out))[:50]:
+        whole = tok.encode("".join(s[0] for s in r["segments"]))
+        if [tok.eot] + whole != prefixes[ptext] + ids[:-1]:
+            raise SystemExit("train: %s: prefix cut changes the tokens"
+                             % r["id"])
+    return out, prefixes
+
+
+class Batches:
+    """The training order: batches of (prefix ids or None, rows)."""
+
+    def __init__(self, items, prefixes, default_prefix, batch, seed, n_ctx):
+        self.items = items
+        self.prefixes = prefixes
+        self.default = default_prefix
+        self.batch = batch
+        self.rng = random.Random(seed)
+        self.n_ctx = n_ctx
+        self.epoch = 0
+        self.order = []
+
+    def _refill(self):
+        shared = [i for i, it in enumerate(self.items)
+                  if it[0] == self.default]
+        other = [i for i, it in enumerate(self.items)
+                 if it[0] != self.default]
+        batches = []
+        for group, size in ((shared, self.batch),
+                            (other, max(1, self.batch // 2))):
+            self.rng.shuffle(group)
+            # Sort within windows of 32 batches by length: less padding.
+            win = size * 32
+            for w in range(0, len(group), win):
+                chunk = sorted(group[w:w + win],
+                               key=lambda i: len(self.items[i][1]))
+                for b in range(0, len(chunk), size):
+                    batches.append((group is shared, chunk[b:b + size]))
+        self.rng.shuffle(batches)
+        self.order = batches
+        self.epoch += 1
+
+    def next(self):
+        if not self.order:
+            self._refill()
+        return self.order.pop()
+
+    def next_shared(self):
+        """The next batch of default-prompt episodes (the curriculum
+        draws only these; the others wait for the main phase)."""
+        while True:
+            if not self.order:
+                self._refill()
+            for k in range(len(self.order) - 1, -1, -1):
+                if self.order[k][0]:
+                    return self.order.pop(k)
+            self.order = []
+
+    def state(self):
+        return {"rng": self.rng.getstate(), "epoch": self.epoch,
+                "order": self.order}
+
+    def load(self, st):
+        self.rng.setstate(st["rng"])
+        self.epoch = st["epoch"]
+        self.order = st["order"]
+
+
+def make_batch(items, prefixes, shared, idx, short=None):
+    """Tensors for one batch: (prefix or None, ids, targets, weights,
+    lengths).  short: a prefix to use instead of the episodes' own (the
+    curriculum's)."""
+    rows = []
+    for i in idx:
+        ptext, ids, mask = items[i]
+        if shared:
+            rows.append((ids, mask))
+        else:
+            p = prefixes[ptext]
+            rows.append((p + ids, [0] * len(p) + mask))
+    T = max(len(r[0]) for r in rows)
+    B = len(rows)
+    ids = torch.zeros(B, T, dtype=torch.long)
+    w = torch.zeros(B, T)
+    lengths = torch.zeros(B, dtype=torch.long)
+    for b, (r, m) in enumerate(rows):
+        ids[b, :len(r)] = torch.tensor(r)
+        w[b, :len(m)] = torch.tensor(m, dtype=torch.float32)
+        lengths[b] = len(r)
+    prefix = None
+    if shared:
+        prefix = torch.tensor(prefixes[items[idx[0]][0]] if short is None
+                              else short)
+    # Position t predicts token t + 1.
+    return prefix, ids, ids[:, 1:], w[:, 1:], lengths
+
+
+def batch_loss(model, batch):
+    prefix, ids, tgt, w, lengths = batch
+    logits, aux = model(ids, lengths, prefix)
+    lp = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
+                         tgt.reshape(-1), reduction="none")
+    wf = w.reshape(-1)
+    n = wf.sum()
+    return (lp * wf).sum() / n.clamp(min=1), aux, n
+
+
+def evaluate(model, items, prefixes, default, limit):
+    """Mean loss per trained token over the first limit items."""
+    model.eval()
+    tot, cnt = 0.0, 0.0
+    sel = list(range(min(limit, len(items))))
+    with torch.no_grad():
+        for i in range(0, len(sel), 16):
+            idx = sel[i:i + 16]
+            sh = [j for j in idx if items[j][0] == default]
+            ot = [j for j in idx if items[j][0] != default]
+            for shared, group in ((True, sh), (False, ot)):
+                for j in range(0, len(group), 8 if not shared else 16):
+                    b = make_batch(items, prefixes, shared,
+                                   group[j:j + (8 if not shared else 16)])
+                    loss, _, n = batch_loss(model, b)
+                    tot += float(loss) * float(n)
+                    cnt += float(n)
+    model.train()
+    return tot / max(cnt, 1.0)
+
+
+def lr_at(step, steps, peak, warmup):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    p = (step - warmup) / max(1, steps - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(p, 1))))
+
+
+def save_atomic(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--warmup", type=int, default=60)
+    ap.add_argument("--curriculum", type=int, default=400,
+                    help="first steps on default-prompt episodes with "
+                    "the prompt cut to its question")
+    ap.add_argument("--wd", type=float, default=0.05)
+    ap.add_argument("--aux-coef", type=float, default=0.01)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--eval-items", type=int, default=160)
+    ap.add_argument("--ckpt-every", type=int, default=50)
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    os.makedirs(args.work, exist_ok=True)
+    tok = bpe.Tokenizer.load(os.path.join(args.data, "tokenizer.json"))
+    limit = 400 if args.quick else None
+    train_items, train_pre = load_split(
+        os.path.join(args.data, "train.jsonl"), tok, limit)
+    valid_items, valid_pre = load_split(
+        os.path.join(args.data, "valid.jsonl"), tok, limit)
+    prefixes = dict(train_pre)
+    prefixes.update(valid_pre)
+    counts = {}
+    for it in train_items:
+        counts[it[0]] = counts.get(it[0], 0) + 1
+    default = max(counts, key=lambda k: (counts[k], k))
+
+    base = QUICK if args.quick else FULL
+    cfg = Config(**dict(base.to_dict(), n_vocab=tok.n_vocab))
+    longest = max(len(prefixes[p]) + len(ids)
+                  for p, ids, _ in train_items + valid_items)
+    if longest > cfg.n_ctx:
+        raise SystemExit("train: an episode has %d tokens, more than the "
+                         "context %d" % (longest, cfg.n_ctx))
+    if args.quick:
+        args.steps = min(args.steps, 40)
+        args.eval_every = 20
+        args.eval_items = 32
+        args.batch = 8
+        args.warmup = 10
+        args.curriculum = 10
+    model = Model(cfg)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
+    batches = Batches(train_items, prefixes, default, args.batch,
+                      args.seed, cfg.n_ctx)
+    ckpt_path = os.path.join(args.work, "ckpt.pt")
+    log_path = os.path.join(args.work, "train-log.jsonl")
+    step = 0
+    elapsed = 0.0
+    if args.resume and os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path)
+        if ck["config"] != cfg.to_dict():
+            raise SystemExit("train: %s was made with another config"
+                             % ckpt_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        batches.load(ck["batches"])
+        torch.set_rng_state(ck["torch_rng"])
+        step = ck["step"]
+        elapsed = ck["elapsed"]
+        print("train: resumed at step %d" % step, flush=True)
+        # Keep the log in step with the checkpoint.
+        if os.path.exists(log_path):
+            with open(log_path) as f:
+                keep = [ln for ln in f if json.loads(ln)["step"] <= step]
+            with open(log_path, "w") as f:
+                f.writelines(keep)
+    elif os.path.exists(log_path):
+        os.unlink(log_path)
+    print("train: %d parameters, %d train / %d valid episodes, vocab %d, "
+          "%d steps of %d" % (model.n_params(), len(train_items),
+                              len(valid_items), tok.n_vocab, args.steps,
+                              args.batch), flush=True)
+
+    # The curriculum's prompt: the question alone, without the tool list
+    # and format lines.
+    short = [tok.eot] + tok.encode(PREFIX_END.lstrip("\n"))
+    model.train()
+    t0 = time.time() - elapsed
+    run_loss = run_aux = 0.0
+    run_n = 0
+    while step < args.steps:
+        lr = lr_at(step, args.steps, args.lr, args.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        if step < args.curriculum:
+            shared, idx = batches.next_shared()
+            b = make_batch(train_items, prefixes, shared, idx, short)
+        else:
+            shared, idx = batches.next()
+            b = make_batch(train_items, prefixes, shared, idx)
+        loss, aux, _ = batch_loss(model, b)
+        total = loss + args.aux_coef * aux
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        run_loss += float(loss)
+        run_aux += float(aux)
+        run_n += 1
+        rec = None
+        if step % args.log_every == 0 or step == args.steps:
+            rec = {"step": step, "loss": round(run_loss / run_n, 5),
+                   "aux": round(run_aux / run_n, 5), "lr": lr,
+                   "epoch": batches.epoch,
+                   "elapsed_s": round(time.time() - t0, 1)}
+            run_loss = run_aux = 0.0
+            run_n = 0
+        if step % args.eval_every == 0 or step == args.steps:
+            rec = rec or {"step": step}
+            rec["valid_loss"] = round(evaluate(
+                model, valid_items, prefixes, default, args.eval_items), 5)
+        if rec is not None:
+            with open(log_path, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            print("train: %s" % json.dumps(rec), flush=True)
+        if step % args.ckpt_every == 0 or step == args.steps:
+            save_atomic({"model": model.state_dict(),
+                         "opt": opt.state_dict(),
+                         "batches": batches.state(),
+                         "torch_rng": torch.get_rng_state(),
+                         "step": step, "elapsed": time.time() - t0,
+                         "config": cfg.to_dict(), "args": vars(args)},
+                        ckpt_path)
+    save_atomic({"model": model.state_dict(), "config": cfg.to_dict(),
+                 "steps": step, "seed": args.seed},
+                os.path.join(args.work, "model.pt"))
+    print("train: done, %d steps in %.0f s" % (step, time.time() - t0))
+
+
+if __name__ == "__main__":
+    main()
