@@ -236,11 +236,11 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=60)
-    ap.add_argument("--curriculum", type=int, default=400,
+    ap.add_argument("--curriculum", type=int, default=500,
                     help="first steps on default-prompt episodes with "
                     "the prompt cut to its question")
     ap.add_argument("--wd", type=float, default=0.05)
