@@ -2,7 +2,8 @@
  * ctl-eval.c: `agentctl eval DATASET.jsonl [--agent A] [--strategy S]
  * [--set KEY=VALUE]... [--concurrency N] [--scorer TYPE] [--tolerance X]
  * [--ignore-case] [--scorer-tool NAME] [--judge AGENT [--rubric TEXT]]
- * [--report FILE]`.
+ * [--report FILE]` and `agentctl eval DATASET.jsonl --compare SPEC...
+ * [--chart FILE.svg]`.
  *
  * agentctl reads the dataset itself (one JSON object {"id", "input",
  * "expected"} per line; blank lines skipped; an item without "id" takes
@@ -11,11 +12,18 @@
  * progress bar on standard error (when it is a terminal; a line per item
  * otherwise).  The report prints as Markdown, or as JSON with --json;
  * --report FILE also writes the JSON report there.  --set KEY=VALUE adds
- * an agent.run param for every item (strategy.KEY=VALUE a member of the
- * strategy), the value read as JSON when it parses, else as a string.
+ * an agent.run param or a strategy setting for every item, as for
+ * `agentctl run` (ctl_strategy_build()).
  * --scorer-tool NAME scores with a tool of the daemon (a Lua scorer is a
  * Lua tool), called with {"input", "answer", "expected"}; --judge AGENT
  * has the agent judge each answer (the LLM judge), with --rubric TEXT.
+ *
+ * --compare NAME[:KEY=VALUE[,KEY=VALUE]...], given once per
+ * configuration (NAME a strategy or "none"), runs the dataset once per
+ * configuration, one after the other, and prints them side by side:
+ * accuracy with its interval, tokens and wall time per item, and their
+ * ratios to the first configuration.  --chart FILE.svg draws accuracy
+ * against tokens (ctl-chart.c).
  */
 #include <sys/stat.h>
 
@@ -35,14 +43,21 @@
 static enum ctl_exit eval_exec(struct ctl_ctx *ctx, int argc, char **argv);
 static json_t *eval_load(const struct ctl_ctx *, const char *);
 static void eval_progress(const char *, json_t *, void *);
-static int eval_set(const struct ctl_ctx *, json_t *, json_t *, const char *);
+static json_t *eval_params(const struct ctl_ctx *, json_t *, const char *,
+    const char *const *, size_t);
+static enum ctl_exit eval_compare(struct ctl_ctx *, json_t *, const char *,
+    const char *const *, size_t, const char *const *, size_t, const char *,
+    const char *);
+static void eval_compare_md(FILE *, const char *, json_t *);
+static int eval_write(const struct ctl_ctx *, const char *, const char *);
 
 const struct ctl_cmd ctl_cmd_eval = {
 	.name = "eval",
 	.usage = "DATASET.jsonl [--agent A] [--strategy S] [--set K=V]... "
 	         "[--concurrency N] [--scorer exact|numeric|regex|contains] "
 	         "[--tolerance X] [--ignore-case] [--scorer-tool NAME] "
-	         "[--judge AGENT [--rubric TEXT]] [--report FILE]",
+	         "[--judge AGENT [--rubric TEXT]] [--report FILE] "
+	         "[--compare NAME[:K=V,...]]... [--chart FILE.svg]",
 	.summary = "evaluate an agent on a JSONL dataset; print the report",
 	.min_args = 1,
 	.max_args = -1,
@@ -129,39 +144,6 @@ out:
 	return items;
 }
 
-/* One --set KEY=VALUE into params (strategy.KEY into strategy). */
-static int
-eval_set(const struct ctl_ctx *ctx, json_t *params, json_t *strategy,
-    const char *arg)
-{
-	const char *eq = strchr(arg, '=');
-	json_t *target = params, *v;
-	char *key;
-
-	if (eq == NULL || eq == arg) {
-		ctl_usage_error(ctx, "--set: '%s' is not KEY=VALUE", arg);
-		return -1;
-	}
-	key = xstrndup(arg, (size_t)(eq - arg));
-	if (strncmp(key, "strategy.", 9) == 0) {
-		target = strategy;
-		memmove(key, key + 9, strlen(key + 9) + 1);
-	}
-	if (*key == '\0' || strcmp(key, "input") == 0 ||
-	    strcmp(key, "stream") == 0 || strcmp(key, "strategy") == 0 ||
-	    !utf8_valid(eq + 1, strlen(eq + 1))) {
-		ctl_usage_error(ctx, "--set: '%s' cannot be set this way", arg);
-		free(key);
-		return -1;
-	}
-	v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
-	if (v == NULL)
-		v = json_string(eq + 1);
-	json_object_set_new(target, key, v);
-	free(key);
-	return 0;
-}
-
 /* eval.progress: a bar on a terminal, else one line per item. */
 static void
 eval_progress(const char *method, json_t *params, void *arg)
@@ -190,21 +172,236 @@ eval_progress(const char *method, json_t *params, void *arg)
 	fflush(stderr);
 }
 
+
+/*
+ * A shallow copy of base (items, agent, scorer, concurrency) with the
+ * strategy and the --set params of one configuration, built by
+ * ctl_strategy_build(); NULL after a usage message.
+ */
+static json_t *
+eval_params(const struct ctl_ctx *ctx, json_t *base, const char *strategy,
+    const char *const *sets, size_t n_sets)
+{
+	json_t *params, *set, *st;
+	char *cause;
+
+	set = json_object();
+	if (ctl_strategy_build(strategy, sets, n_sets, set, &st, &cause) != 0) {
+		ctl_usage_error(ctx, "%s", cause);
+		free(cause);
+		json_decref(set);
+		return NULL;
+	}
+	params = json_copy(base);
+	if (st != NULL)
+		json_object_set_new(params, "strategy", st);
+	if (json_object_size(set) > 0)
+		json_object_set(params, "set", set);
+	json_decref(set);
+	return params;
+}
+
+/* Writes text to path; 0, or -1 after a message. */
+static int
+eval_write(const struct ctl_ctx *ctx, const char *path, const char *text)
+{
+	FILE *f;
+	int bad;
+
+	if ((f = fopen(path, "w")) == NULL) {
+		ctl_warn(ctx, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	bad = fputs(text, f) == EOF;
+	bad |= fclose(f) != 0;
+	if (bad) {
+		ctl_warn(ctx, "%s: cannot write", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* A number inside the chain report, by two keys (the second optional). */
+static double
+eval_num(json_t *chain, const char *k1, const char *k2)
+{
+	json_t *v = json_object_get(chain, k1);
+
+	if (k2 != NULL)
+		v = json_object_get(v, k2);
+	return json_number_value(v);
+}
+
+/* The comparison as a Markdown table; ratios are to the first row. */
+static void
+eval_compare_md(FILE *f, const char *dataset, json_t *configs)
+{
+	double tok0 = 0, wall0 = 0, tok, out, wall, n;
+	json_t *c, *chain;
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, CTL_MAX_PARAMS);
+	buf_printf(&b, "## Comparison on %s\n\n", dataset);
+	buf_puts(&b,
+	    "| configuration | items | passed | accuracy | 95% interval "
+	    "| tokens/item | output tokens/item | tokens vs first "
+	    "| wall ms/item | wall vs first |\n"
+	    "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: "
+	    "| ---: |\n");
+	json_array_foreach(configs, i, c)
+	{
+		chain = json_object_get(json_object_get(c, "report"), "chain");
+		n = eval_num(chain, "items", NULL);
+		tok = eval_num(json_object_get(chain, "tokens"), "per_item",
+		    "mean");
+		out = n > 0 ? eval_num(chain, "tokens", "output") / n : 0;
+		wall = eval_num(chain, "wall_ms", "mean");
+		if (i == 0) {
+			tok0 = tok;
+			wall0 = wall;
+		}
+		buf_printf(&b,
+		    "| %s | %.0f | %.0f | %.1f%% | %.1f%% to %.1f%% | %.1f | "
+		    "%.1f | %.2f× | %.1f | %.2f× |\n",
+		    json_string_value(json_object_get(c, "label")), n,
+		    eval_num(chain, "passed", NULL),
+		    100.0 * eval_num(chain, "success_rate", NULL),
+		    100.0 * json_number_value(json_array_get(
+		                json_object_get(chain, "ci95"), 0)),
+		    100.0 * json_number_value(json_array_get(
+		                json_object_get(chain, "ci95"), 1)),
+		    tok, out, tok0 > 0 ? tok / tok0 : 0.0, wall,
+		    wall0 > 0 ? wall / wall0 : 0.0);
+	}
+	ctl_print_text(f, b.data, b.len);
+	buf_free(&b);
+}
+
+/*
+ * --compare: one eval.run per configuration "NAME[:KEY=VALUE[,...]]"
+ * (NAME a strategy, or "none" for the plain agent), each with the
+ * global --set options first and its own after them, then the table,
+ * the JSON and the chart.
+ */
+static enum ctl_exit
+eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
+    const char *const *sets, size_t n_sets, const char *const *specs,
+    size_t n_specs, const char *report_path, const char *chart_path)
+{
+	struct ctl_chart_point pts[CTL_COMPARE_MAX];
+	const char **all = NULL;
+	json_t *configs, *params, *result, *out, *chain;
+	enum ctl_exit rc = CTL_EXIT_OK;
+	static const char *const keys[] = { "strategy", "set" };
+	char *name, *spec_sets, *p, *tok, *svg, *title;
+	size_t i, k, n_all;
+
+	configs = json_array();
+	for (i = 0; i < n_specs && rc == CTL_EXIT_OK; i++) {
+		name = xstrdup(specs[i]);
+		spec_sets = strchr(name, ':');
+		if (spec_sets != NULL)
+			*spec_sets++ = '\0';
+		all = xreallocarray(NULL, n_sets + strlen(specs[i]) + 1,
+		    sizeof *all);
+		memcpy(all, sets, n_sets * sizeof *sets);
+		n_all = n_sets;
+		for (p = spec_sets; p != NULL && (tok = strsep(&p, ",")) != NULL;) {
+			if (*tok != '\0')
+				all[n_all++] = tok;
+		}
+		params = NULL;
+		if (*name == '\0')
+			rc = ctl_usage_error(ctx,
+			    "--compare '%s': no strategy (give NAME or none)",
+			    specs[i]);
+		else {
+			params = eval_params(ctx, base,
+			    strcmp(name, "none") == 0 ? NULL : name, all, n_all);
+			if (params == NULL)
+				rc = CTL_EXIT_USAGE;
+		}
+		if (params != NULL) {
+			fprintf(stderr, "eval: configuration %zu/%zu: %s\n",
+			    i + 1, n_specs, specs[i]);
+			rc = ctl_request(ctx, "eval.run", params, &result);
+			if (rc == CTL_EXIT_OK) {
+				out = json_pack("{s:s}", "label", specs[i]);
+				for (k = 0; k < 2; k++) {
+					chain = json_object_get(params, keys[k]);
+					if (chain != NULL)
+						json_object_set(
+						    out, keys[k], chain);
+				}
+				json_object_set(out, "report",
+				    json_object_get(result, "report"));
+				json_array_append_new(configs, out);
+				json_decref(result);
+			}
+		}
+		json_decref(params);
+		free(all);
+		free(name);
+	}
+	if (rc != CTL_EXIT_OK)
+		goto out;
+
+	out = json_pack("{s:s, s:O}", "dataset", dataset, "configurations",
+	    configs);
+	if (report_path != NULL &&
+	    json_dump_file(out, report_path, JSON_INDENT(2)) != 0) {
+		ctl_warn(ctx, "%s: cannot write the report", report_path);
+		rc = CTL_EXIT_ERROR;
+	}
+	if (chart_path != NULL) {
+		json_array_foreach(configs, i, params)
+		{
+			chain = json_object_get(
+			    json_object_get(params, "report"), "chain");
+			pts[i].label = json_string_value(
+			    json_object_get(params, "label"));
+			pts[i].tokens = eval_num(json_object_get(chain, "tokens"),
+			    "per_item", "mean");
+			pts[i].accuracy = eval_num(chain, "success_rate", NULL);
+			pts[i].ci_low = json_number_value(
+			    json_array_get(json_object_get(chain, "ci95"), 0));
+			pts[i].ci_high = json_number_value(
+			    json_array_get(json_object_get(chain, "ci95"), 1));
+		}
+		xasprintf(&title, "Accuracy against tokens: %s", dataset);
+		svg = ctl_chart_svg(pts, json_array_size(configs), title);
+		if (eval_write(ctx, chart_path, svg) != 0)
+			rc = CTL_EXIT_ERROR;
+		free(svg);
+		free(title);
+	}
+	if (ctx->json)
+		ctl_print_json(ctx, stdout, out);
+	else
+		eval_compare_md(stdout, dataset, configs);
+	json_decref(out);
+out:
+	json_decref(configs);
+	return rc;
+}
+
 static enum ctl_exit
 eval_exec(struct ctl_ctx *ctx, int argc, char **argv)
 {
-	json_t *params, *strategy, *set, *scorer, *items, *result;
-	const char *dataset = NULL, *report_path = NULL, *opt;
+	const char *dataset = NULL, *report_path = NULL, *chart_path = NULL;
+	const char *strategy_name = NULL, *opt, *text;
+	const char **sets, *specs[CTL_COMPARE_MAX];
+	json_t *base, *params = NULL, *scorer, *items, *result;
 	enum ctl_exit rc = CTL_EXIT_USAGE;
-	const char *text;
+	size_t n_sets = 0, n_specs = 0;
 	char *end;
 	long conc;
 	double tol;
 	int tty = isatty(STDERR_FILENO);
 
-	params = json_object();
-	strategy = json_object();
-	set = json_object();
+	sets = xreallocarray(NULL, (size_t)argc + 1, sizeof *sets);
+	base = json_object();
 	scorer = json_pack("{s:s}", "type", "exact");
 	for (int a = 0; a < argc; a++) {
 		opt = argv[a];
@@ -226,14 +423,21 @@ eval_exec(struct ctl_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		if (strcmp(opt, "--agent") == 0) {
-			json_object_set_new(
-			    params, "agent", json_string(argv[++a]));
+			json_object_set_new(base, "agent", json_string(argv[++a]));
 		} else if (strcmp(opt, "--strategy") == 0) {
-			json_object_set_new(
-			    strategy, "name", json_string(argv[++a]));
+			strategy_name = argv[++a];
 		} else if (strcmp(opt, "--set") == 0) {
-			if (eval_set(ctx, set, strategy, argv[++a]) != 0)
+			sets[n_sets++] = argv[++a];
+		} else if (strcmp(opt, "--compare") == 0) {
+			if (n_specs == CTL_COMPARE_MAX) {
+				ctl_usage_error(ctx,
+				    "at most %d --compare configurations",
+				    CTL_COMPARE_MAX);
 				goto out;
+			}
+			specs[n_specs++] = argv[++a];
+		} else if (strcmp(opt, "--chart") == 0) {
+			chart_path = argv[++a];
 		} else if (strcmp(opt, "--concurrency") == 0) {
 			errno = 0;
 			conc = strtol(argv[++a], &end, 10);
@@ -244,7 +448,7 @@ eval_exec(struct ctl_ctx *ctx, int argc, char **argv)
 				goto out;
 			}
 			json_object_set_new(
-			    params, "concurrency", json_integer(conc));
+			    base, "concurrency", json_integer(conc));
 		} else if (strcmp(opt, "--scorer") == 0) {
 			json_object_set_new(
 			    scorer, "type", json_string(argv[++a]));
@@ -286,22 +490,39 @@ eval_exec(struct ctl_ctx *ctx, int argc, char **argv)
 		ctl_usage_error(ctx, "no dataset");
 		goto out;
 	}
-	if ((items = eval_load(ctx, dataset)) == NULL) {
-		rc = CTL_EXIT_USAGE;
+	if (n_specs > 0 && strategy_name != NULL) {
+		ctl_usage_error(ctx,
+		    "--strategy and --compare do not mix: name each "
+		    "configuration's strategy in its --compare");
 		goto out;
 	}
-	json_object_set_new(params, "items", items);
-	if (json_object_size(strategy) > 0)
-		json_object_set(params, "strategy", strategy);
-	if (json_object_size(set) > 0)
-		json_object_set(params, "set", set);
-	json_object_set(params, "scorer", scorer);
+	if (n_specs == 0 && chart_path != NULL) {
+		ctl_usage_error(ctx, "--chart needs --compare");
+		goto out;
+	}
+	json_object_set(base, "scorer", scorer);
+	/* Check the options before reading the dataset. */
+	if (n_specs == 0 &&
+	    (params = eval_params(ctx, base, strategy_name, sets, n_sets)) ==
+	        NULL)
+		goto out;
+	if ((items = eval_load(ctx, dataset)) == NULL)
+		goto out;
+	json_object_set_new(base, "items", items);
+	if (params != NULL)
+		json_object_set(params, "items", items);
 
 	/* An evaluation takes as long as its items: no overall limit. */
 	if (ctx->timeout_ms == CTL_DEFAULT_TIMEOUT_MS)
 		ctx->timeout_ms = 0;
 	ctx->notify = eval_progress;
 	ctx->notify_arg = &tty;
+	if (n_specs > 0) {
+		rc = eval_compare(ctx, base, dataset, sets, n_sets, specs,
+		    n_specs, report_path, chart_path);
+		ctx->notify = NULL;
+		goto out;
+	}
 	rc = ctl_request(ctx, "eval.run", params, &result);
 	ctx->notify = NULL;
 	if (rc != CTL_EXIT_OK)
@@ -324,8 +545,8 @@ eval_exec(struct ctl_ctx *ctx, int argc, char **argv)
 	json_decref(result);
 out:
 	json_decref(params);
-	json_decref(strategy);
-	json_decref(set);
+	json_decref(base);
 	json_decref(scorer);
+	free(sets);
 	return rc;
 }

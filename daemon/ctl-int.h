@@ -150,6 +150,25 @@ enum ctl_exit ctl_usage_error(const struct ctl_ctx *ctx, const char *fmt, ...)
 int ctl_strategy_build(const char *name, const char *const *sets, size_t n_sets,
     json_t *params, json_t **strategy, char **cause);
 
+/* The most configurations one `agentctl eval --compare` runs. */
+#define CTL_COMPARE_MAX 16
+
+/* ctl-chart.c: one configuration on the accuracy-against-tokens chart. */
+struct ctl_chart_point {
+	const char *label; /* the configuration, as given */
+	double tokens;     /* mean tokens (input and output) per item */
+	double accuracy;   /* share of items passed, 0 to 1 */
+	double ci_low;     /* its 95% interval */
+	double ci_high;
+};
+/*
+ * Returns a new SVG document (caller frees) plotting the n points:
+ * accuracy with its interval against tokens per item, the points joined
+ * in order of tokens, under title.  Labels are escaped for XML.
+ */
+char *ctl_chart_svg(
+    const struct ctl_chart_point *pts, size_t n, const char *title);
+
 /*
  * ctl-print.c: output.  With --json every value is one compact line;
  * otherwise values are laid out for people.
