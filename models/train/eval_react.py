@@ -4,13 +4,15 @@ project's engine and the real tools.
 
     eval_react.py --model FILE.gguf --infer BIN --tools BIN
                   [--eval DIR] [--families a,b] [--limit N] [--wait N]
+                  [--all-builtins] [--agentctl BIN --socket PATH]
                   [--threads T] [--out FILE.jsonl]
 
 A stand-in for the daemon's eval.run until the agent runtime has it:
 each item of DIR/*.jsonl ({id, family, input, expected[, tools]}) is run
 the way the runtime runs ReAct (DESIGN.md "ReAct transcript format v1"):
-the prompt from the template with the item's tools (default: the four
-built-ins; invented tools come from DIR/tools/*.lua, loaded as the
+the prompt from the template with the item's tools (default: calc and
+kb_search, the daemon's default set, or all four built-ins with
+--all-builtins; invented tools come from DIR/tools/*.lua, loaded as the
 daemon loads Lua tools), then up to 8 steps of greedy generation with
 `agentd-infer generate --temp 0`, cut at the first "\\nObservation:" or
 after the "Final Answer:" line; an action is run through
@@ -25,6 +27,11 @@ next step; the runtime keeps the generated tokens instead, which can
 differ at the cut only.  Prints per-family exact-answer accuracy and the
 share of model steps that parse as valid ReAct steps; --out writes one
 line per item with the transcript.
+
+With --agentctl and --socket the items go through a running daemon
+instead (`agentctl run --json` with the item's tools: the real runtime
+renders, stops, parses and calls the tools); a run that ends in "error"
+counts as one step that did not parse.
 """
 
 import argparse
@@ -43,7 +50,10 @@ sys.path.insert(0, HERE)
 import react  # noqa: E402
 from toolrun import Tools  # noqa: E402
 
-BUILTINS = ["calc", "file_read", "http_get", "kb_search"]
+# The daemon's default tools (http_get and file_read are off until
+# configured); --all-builtins lists all four.
+BUILTINS = ["calc", "kb_search"]
+ALL_BUILTINS = ["calc", "file_read", "http_get", "kb_search"]
 MAX_STEPS = 8
 STEP_TOKENS = 200
 
@@ -85,7 +95,7 @@ def cut_step(cont):
 
 
 def run_item(item, ctx):
-    names = item.get("tools") or BUILTINS
+    names = item.get("tools") or ctx.builtins
     lines = []
     for n in names:
         if n not in ctx.lines:
@@ -134,6 +144,34 @@ def run_item(item, ctx):
             "steps": steps, "transcript": text}
 
 
+def run_item_daemon(item, ctx):
+    """The same item through the real daemon: `agentctl run --json` with
+    the item's tools; the runtime renders, stops, parses and calls."""
+    names = item.get("tools") or ctx.builtins
+    r = subprocess.run([ctx.agentctl, "-s", ctx.socket, "-t", "600000",
+                        "run", "--tools", ",".join(names), "--json",
+                        item["input"]], capture_output=True)
+    lines = r.stdout.decode("utf-8", "replace").strip().split("\n")
+    try:
+        res = json.loads(lines[-1])
+        res = res.get("result", res)
+    except ValueError:
+        raise RuntimeError("%s: agentctl run: %s" % (
+            item["id"], r.stderr.decode("utf-8", "replace").strip()))
+    answer = res.get("answer")
+    ending = res.get("ending")
+    steps = [{"text": json.dumps(st), "parsed": True}
+             for st in res.get("steps", [])]
+    if ending == "error":
+        # The model's text for the last step was not a valid step.
+        steps.append({"text": json.dumps(res.get("error")),
+                      "parsed": False})
+    return {"id": item["id"], "family": item["family"],
+            "expected": item["expected"], "answer": answer,
+            "exact": answer == item["expected"], "ending": ending,
+            "steps": steps, "transcript": None}
+
+
 class Ctx:
     pass
 
@@ -150,8 +188,13 @@ def main():
     ap.add_argument("--limit", type=int, default=0,
                     help="items per family (0: all)")
     ap.add_argument("--wait", type=int, default=0)
+    ap.add_argument("--all-builtins", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="")
+    ap.add_argument("--agentctl", default="",
+                    help="run the items through a daemon instead, with "
+                    "this agentctl")
+    ap.add_argument("--socket", default="")
     args = ap.parse_args()
 
     items = []
@@ -171,14 +214,20 @@ def main():
     ctx.model = args.model
     ctx.threads = args.threads
     ctx.wait = args.wait
+    ctx.builtins = ALL_BUILTINS if args.all_builtins else BUILTINS
     ctx.template = react.load_template(SRCDIR)
     results = []
     t0 = time.time()
     with Tools(args.tools, args.kb, os.path.join(args.eval, "tools")) as t:
         ctx.tools = t
         ctx.lines = t.prompt_lines()
+        ctx.agentctl = args.agentctl
+        ctx.socket = args.socket
         for item in items:
-            results.append(run_item(item, ctx))
+            if args.agentctl:
+                results.append(run_item_daemon(item, ctx))
+            else:
+                results.append(run_item(item, ctx))
         t.close()
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

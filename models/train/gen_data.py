@@ -125,8 +125,25 @@ class Ctx:
         return text
 
 
-def default_lines(ctx):
-    return [ctx.builtin_lines[n] for n in BUILTINS]
+# The built-in tools a prompt lists.  The daemon's default configuration
+# offers calc and kb_search (http_get and file_read are off until
+# configured); a configured one may offer all four, or fewer.
+BUILTIN_SETS = [
+    (0.40, ["calc", "kb_search"]),
+    (0.40, BUILTINS),
+    (0.10, ["calc", "http_get", "kb_search"]),
+    (0.10, ["calc", "file_read", "kb_search"]),
+]
+EVAL_BUILTINS = ["calc", "kb_search"]
+
+
+def builtin_names(rng):
+    return rng.choices([s[1] for s in BUILTIN_SETS],
+                       weights=[s[0] for s in BUILTIN_SETS])[0]
+
+
+def default_lines(ctx, rng):
+    return [ctx.builtin_lines[n] for n in builtin_names(rng)]
 
 
 # ---- calc word problems ----------------------------------------------------
@@ -304,7 +321,7 @@ def _direct_expr(rng):
 
 def gen_calc(ctx, rng, split, default=True):
     """A calc word problem: returns (episode, expected answer)."""
-    tool_lines = default_lines(ctx)
+    tool_lines = default_lines(ctx, rng)
     r = rng.random()
     if r < 0.18:
         expr = _direct_expr(rng)
@@ -484,7 +501,7 @@ def gen_kb(ctx, rng, split, default=True):
     ent = rng.choice(_entities(ctx, kind, split))
     qs = KB_ATTRS[attr][5] if split == "test" else KB_ATTRS[attr][4]
     q = rng.choice(qs).format(e=ent["name"])
-    ep = Episode(ctx, default_lines(ctx), q)
+    ep = Episode(ctx, default_lines(ctx, rng), q)
     val = kb_lookup(ep, ctx, ent, attr)
     if val is None:
         return None
@@ -569,7 +586,7 @@ def gen_compose(ctx, rng, split, default=True):
         p = rng.choice(_entities(ctx, "person", split))
         q = rng.choice(_split_templates(templates, split)).format(
             a=p["name"])
-        ep = Episode(ctx, default_lines(ctx), q)
+        ep = Episode(ctx, default_lines(ctx, rng), q)
         city = kb_lookup(ep, ctx, p, "birthplace")
         if city is None:
             return None
@@ -590,7 +607,7 @@ def gen_compose(ctx, rng, split, default=True):
             n = rng.randint(10, 9999)
         q = rng.choice(_split_templates(templates, split)).format(
             a=a["name"], n=n)
-        ep = Episode(ctx, default_lines(ctx), q)
+        ep = Episode(ctx, default_lines(ctx, rng), q)
         v = kb_lookup(ep, ctx, a, attr)
         if v is None:
             return None
@@ -619,7 +636,7 @@ def gen_compose(ctx, rng, split, default=True):
             a, b = b, a
     q = rng.choice(_split_templates(templates, split)).format(
         a=a["name"], b=b["name"])
-    ep = Episode(ctx, default_lines(ctx), q)
+    ep = Episode(ctx, default_lines(ctx, rng), q)
     va = kb_lookup(ep, ctx, a, attr)
     if va is None:
         return None
@@ -677,7 +694,7 @@ def gen_sums(ctx, rng, split, default=True):
     e = " + ".join(str(x) for x in nums)
     lst = ", ".join(str(x) for x in nums[:-1]) + " and %d" % nums[-1]
     q = rng.choice(_split_templates(SUM_Q, split)).format(e=e, l=lst)
-    ep = Episode(ctx, default_lines(ctx), q)
+    ep = Episode(ctx, default_lines(ctx, rng), q)
     total = sum(nums)
     if rng.random() < ctx.wait_share * 2:
         # Budget forcing: check the scratchpad with calc.  In a third of
@@ -716,7 +733,8 @@ def gen_custom(ctx, rng, split, default=True):
         pool = [c for c in ct.TRAIN_CONCEPTS
                 if c["key"] != target.concept["key"]]
     extra = []
-    names = {target.name} | set(BUILTINS)
+    builtins = EVAL_BUILTINS if split == "test" else builtin_names(rng)
+    names = {target.name} | set(builtins)
     for c in rng.sample(pool, rng.randint(0, 3)):
         t = ct.fixed_tool(c) if c in ct.TEST_CONCEPTS else \
             ct.draw_tool(rng, c)
@@ -724,7 +742,7 @@ def gen_custom(ctx, rng, split, default=True):
             names.add(t.name)
             extra.append(t)
     custom = [target] + extra
-    lines = default_lines(ctx) + [
+    lines = [ctx.builtin_lines[n] for n in builtins] + [
         react.tool_line(t.name, t.description, t.schema) for t in custom]
     if split != "test" and rng.random() < 0.25:
         # A built-in question among invented tools.

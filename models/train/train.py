@@ -14,11 +14,12 @@ and validation loss every --eval-every steps).
 Loss: cross-entropy on the tokens the model writes (trained segments and
 the end-of-text token after the final answer), none on the prompt, the
 observations or the runtime's "Thought: Wait,"; plus aux_coef times the
-load-balancing loss.  The rows of a batch that share the default prompt
-compute it once (Model.forward's prefix); episodes with other tool lists
-go in batches of their own without sharing.
+load-balancing loss.  The rows of a batch that share a prompt compute it
+once (Model.forward's prefix): episodes are batched by prompt when their
+prompt (the tool list) is a common one, and the rest (invented tool
+lists) go in batches of their own without sharing.
 
-Curriculum: for the first --curriculum steps the default-prompt episodes
+Curriculum: for the first --curriculum steps the common-prompt episodes
 are trained with the prompt cut to "Question:" (BOS, then the question
 and the steps).  Copying a number or a name from the question or an
 observation is most of what this model must learn, and a small model
@@ -100,26 +101,31 @@ def load_split(path, tok, limit=None):
 
 
 class Batches:
-    """The training order: batches of (prefix ids or None, rows)."""
+    """The training order: batches of (shared, item indices).  Episodes
+    whose prompt at least 4 batches share go in batches of one prompt,
+    computed once per batch (shared); the rest in batches of half the
+    size, each row with its own prompt."""
 
-    def __init__(self, items, prefixes, default_prefix, batch, seed, n_ctx):
+    def __init__(self, items, shared_prefixes, batch, seed):
         self.items = items
-        self.prefixes = prefixes
-        self.default = default_prefix
+        self.shared = shared_prefixes
         self.batch = batch
         self.rng = random.Random(seed)
-        self.n_ctx = n_ctx
         self.epoch = 0
         self.order = []
 
     def _refill(self):
-        shared = [i for i, it in enumerate(self.items)
-                  if it[0] == self.default]
-        other = [i for i, it in enumerate(self.items)
-                 if it[0] != self.default]
+        groups = {}
+        other = []
+        for i, it in enumerate(self.items):
+            if it[0] in self.shared:
+                groups.setdefault(it[0], []).append(i)
+            else:
+                other.append(i)
         batches = []
-        for group, size in ((shared, self.batch),
-                            (other, max(1, self.batch // 2))):
+        todo = [(True, groups[k], self.batch) for k in sorted(groups)]
+        todo.append((False, other, max(1, self.batch // 2)))
+        for shared, group, size in todo:
             self.rng.shuffle(group)
             # Sort within windows of 32 batches by length: less padding.
             win = size * 32
@@ -127,7 +133,7 @@ class Batches:
                 chunk = sorted(group[w:w + win],
                                key=lambda i: len(self.items[i][1]))
                 for b in range(0, len(chunk), size):
-                    batches.append((group is shared, chunk[b:b + size]))
+                    batches.append((shared, chunk[b:b + size]))
         self.rng.shuffle(batches)
         self.order = batches
         self.epoch += 1
@@ -138,8 +144,8 @@ class Batches:
         return self.order.pop()
 
     def next_shared(self):
-        """The next batch of default-prompt episodes (the curriculum
-        draws only these; the others wait for the main phase)."""
+        """The next batch of a shared prompt (the curriculum draws only
+        these; the others wait for the main phase)."""
         while True:
             if not self.order:
                 self._refill()
@@ -197,31 +203,40 @@ def batch_loss(model, batch):
     return (lp * wf).sum() / n.clamp(min=1), aux, n
 
 
-def evaluate(model, items, prefixes, default, limit):
+def evaluate(model, items, prefixes, shared_prefixes, limit):
     """Mean loss per trained token over the first limit items."""
     model.eval()
     tot, cnt = 0.0, 0.0
     sel = list(range(min(limit, len(items))))
+    groups = {}
+    for j in sel:
+        key = items[j][0] if items[j][0] in shared_prefixes else None
+        groups.setdefault(key, []).append(j)
     with torch.no_grad():
-        for i in range(0, len(sel), 16):
-            idx = sel[i:i + 16]
-            sh = [j for j in idx if items[j][0] == default]
-            ot = [j for j in idx if items[j][0] != default]
-            for shared, group in ((True, sh), (False, ot)):
-                for j in range(0, len(group), 8 if not shared else 16):
-                    b = make_batch(items, prefixes, shared,
-                                   group[j:j + (8 if not shared else 16)])
-                    loss, _, n = batch_loss(model, b)
-                    tot += float(loss) * float(n)
-                    cnt += float(n)
+        for key in sorted(groups, key=lambda k: (k is None, k or "")):
+            group = groups[key]
+            size = 8 if key is None else 16
+            for j in range(0, len(group), size):
+                b = make_batch(items, prefixes, key is not None,
+                               group[j:j + size])
+                loss, _, n = batch_loss(model, b)
+                tot += float(loss) * float(n)
+                cnt += float(n)
     model.train()
     return tot / max(cnt, 1.0)
 
 
-def lr_at(step, steps, peak, warmup):
+def lr_at(step, steps, peak, warmup, decay):
+    """Warm-up, then the peak rate, then over the last decay share of
+    the steps a cosine down to a tenth of it.  Until the decay starts the
+    rate does not depend on the number of steps, so a run resumed with
+    more steps matches one started with them."""
     if step < warmup:
         return peak * (step + 1) / warmup
-    p = (step - warmup) / max(1, steps - warmup)
+    start = int(steps * (1 - decay))
+    if step < start:
+        return peak
+    p = (step - start) / max(1, steps - start)
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(p, 1))))
 
 
@@ -236,11 +251,13 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=60)
-    ap.add_argument("--curriculum", type=int, default=500,
+    ap.add_argument("--decay", type=float, default=0.25,
+                    help="share of the steps in the final decay")
+    ap.add_argument("--curriculum", type=int, default=800,
                     help="first steps on default-prompt episodes with "
                     "the prompt cut to its question")
     ap.add_argument("--wd", type=float, default=0.05)
@@ -269,7 +286,7 @@ def main():
     counts = {}
     for it in train_items:
         counts[it[0]] = counts.get(it[0], 0) + 1
-    default = max(counts, key=lambda k: (counts[k], k))
+    shared_set = set(k for k, n in counts.items() if n >= 4 * args.batch)
 
     base = QUICK if args.quick else FULL
     cfg = Config(**dict(base.to_dict(), n_vocab=tok.n_vocab))
@@ -291,8 +308,7 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
-    batches = Batches(train_items, prefixes, default, args.batch,
-                      args.seed, cfg.n_ctx)
+    batches = Batches(train_items, shared_set, args.batch, args.seed)
     ckpt_path = os.path.join(args.work, "ckpt.pt")
     log_path = os.path.join(args.work, "train-log.jsonl")
     step = 0
@@ -330,7 +346,7 @@ def main():
     run_loss = run_aux = 0.0
     run_n = 0
     while step < args.steps:
-        lr = lr_at(step, args.steps, args.lr, args.warmup)
+        lr = lr_at(step, args.steps, args.lr, args.warmup, args.decay)
         for g in opt.param_groups:
             g["lr"] = lr
         if step < args.curriculum:
@@ -360,7 +376,8 @@ def main():
         if step % args.eval_every == 0 or step == args.steps:
             rec = rec or {"step": step}
             rec["valid_loss"] = round(evaluate(
-                model, valid_items, prefixes, default, args.eval_items), 5)
+                model, valid_items, prefixes, shared_set, args.eval_items),
+                5)
         if rec is not None:
             with open(log_path, "a") as f:
                 f.write(json.dumps(rec) + "\n")
