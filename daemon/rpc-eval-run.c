@@ -1,7 +1,9 @@
 /*
  * rpc-eval-run.c: eval.run, an agent evaluated on a dataset the client
  * sends (agentctl eval reads the file, so the daemon never opens a
- * user's path).  Params: {"items": [{"id", "input", "expected"}, ...]
+ * user's path).  Params: {"items": [{"id", "input", "expected",
+ * "tools"?}, ...] (an item's "tools", as agent.run takes them, offers it
+ * those tools instead of the default set; other members are ignored)
  * (1 to AGENT_EVAL_MAX_ITEMS), "agent" ("react"), "strategy" (as
  * agent.run takes it; optional), "set" (more agent.run params for every
  * item, such as {"temperature": 0.7, "max_steps": 4}), "scorer"
@@ -92,7 +94,10 @@ struct item_wait {
 	json_t *result;
 };
 
-/* agent.run's params for one item: set, then agent, strategy and input. */
+/*
+ * agent.run's params for one item: set, then agent, strategy, input and
+ * the item's tools.
+ */
 static json_t *
 eval_run_params(const json_t *params, const json_t *item)
 {
@@ -107,6 +112,10 @@ eval_run_params(const json_t *params, const json_t *item)
 	if (v != NULL)
 		json_object_set(p, "strategy", (json_t *)(uintptr_t)v);
 	json_object_set(p, "input", json_object_get(item, "input"));
+	/* An item's own tool list wins over the set's. */
+	v = json_object_get(item, "tools");
+	if (v != NULL)
+		json_object_set(p, "tools", (json_t *)(uintptr_t)v);
 	json_object_del(p, "stream");
 	return p;
 }

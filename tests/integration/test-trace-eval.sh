@@ -204,6 +204,20 @@ expect 0 out "| capital | yes | Paris | paris |"
 run eval "$tmp/data.jsonl" --scorer-tool no_such_tool
 expect 1 err "unknown scorer tool"
 
+# An item's own tool list: an unknown tool fails that item only.
+printf '%s\n' '{"id":"t1","input":"what is 2+2","expected":"4","tools":["lua_contains"]}' \
+    '{"id":"t2","input":"what is 2+2","expected":"4","tools":["no_such_tool"]}' \
+    >"$tmp/tools.jsonl"
+run --json eval "$tmp/tools.jsonl"
+expect 0
+"$PYTHON" - "$tmp/out" <<'PY' || fail "eval with item tools: $(cat "$tmp/out")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+got = {i["id"]: (i["pass"], i.get("error")) for i in r["items"]}
+assert got["t1"] == (True, None), got
+assert not got["t2"][0] and "unknown tool 'no_such_tool'" in got["t2"][1], got
+PY
+
 # The LLM judge: "paris" passes as "Paris", 5 fails against 6, and the
 # item without an answer fails unjudged.
 run --json eval "$tmp/data.jsonl" --judge react --rubric "Be strict."
