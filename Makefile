@@ -5,6 +5,8 @@
 #   make check      build and run every test (SAN=1: under ASan+UBSan)
 #   make demo       start the daemon on a temporary socket and use it
 #   make bench      load-generate against the daemon beside redis-server
+#   make model      train the bundled model (scripts/train-model)
+#   make eval       compare the strategies on the bundled model
 #   make install    install into $(DESTDIR)$(PREFIX) (binaries, units, man
 #                   pages, default config, bundled data)
 #   make deps       install the missing Debian 12 packages
@@ -156,6 +158,12 @@ check: all $(OUT)/install/agentd $(UNIT_TESTS) $(INTEG_TESTS) \
 demo: all
 	@OUT=$(OUT) scripts/demo
 
+# eval: the strategies on the bundled model's held-out set, side by side
+# (scripts/eval-model; EVAL_LIMIT=N takes N items per family).
+.PHONY: eval
+eval: all
+	@OUT=$(OUT) scripts/eval-model
+
 # bench: requests/s and latency of daemon.ping beside redis-server.
 bench: all $(BENCH_TOOLS)
 	@OUT=$(OUT) scripts/bench/run-bench
@@ -197,7 +205,7 @@ clean:
 	rm -rf $(O)
 
 help:
-	@sed -n '2,16p' Makefile
+	@sed -n '2,18p' Makefile
 
 # ---- fuzz ----------------------------------------------------------------
 

@@ -18,8 +18,9 @@
  * Lua tool), called with {"input", "answer", "expected"}; --judge AGENT
  * has the agent judge each answer (the LLM judge), with --rubric TEXT.
  *
- * --compare NAME[:KEY=VALUE[,KEY=VALUE]...], given once per
- * configuration (NAME a strategy or "none"), runs the dataset once per
+ * --compare [LABEL=]NAME[:KEY=VALUE[,KEY=VALUE]...], given once per
+ * configuration (NAME a strategy or "none"; LABEL names it in the
+ * output, by default the whole text), runs the dataset once per
  * configuration, one after the other, and prints them side by side:
  * accuracy with its interval, tokens and wall time per item, and their
  * ratios to the first configuration.  --chart FILE.svg draws accuracy
@@ -57,7 +58,7 @@ const struct ctl_cmd ctl_cmd_eval = {
 	         "[--concurrency N] [--scorer exact|numeric|regex|contains] "
 	         "[--tolerance X] [--ignore-case] [--scorer-tool NAME] "
 	         "[--judge AGENT [--rubric TEXT]] [--report FILE] "
-	         "[--compare NAME[:K=V,...]]... [--chart FILE.svg]",
+	         "[--compare [LABEL=]NAME[:K=V,...]]... [--chart FILE.svg]",
 	.summary = "evaluate an agent on a JSONL dataset; print the report",
 	.min_args = 1,
 	.max_args = -1,
@@ -279,7 +280,7 @@ eval_compare_md(FILE *f, const char *dataset, json_t *configs)
 }
 
 /*
- * --compare: one eval.run per configuration "NAME[:KEY=VALUE[,...]]"
+ * --compare: one eval.run per configuration "[LABEL=]NAME[:KEY=VALUE,...]"
  * (NAME a strategy, or "none" for the plain agent), each with the
  * global --set options first and its own after them, then the table,
  * the JSON and the chart.
@@ -294,15 +295,24 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 	json_t *configs, *params, *result, *out, *chain;
 	enum ctl_exit rc = CTL_EXIT_OK;
 	static const char *const keys[] = { "strategy", "set" };
-	char *name, *spec_sets, *p, *tok, *svg, *title;
+	const char *label;
+	char *copy, *name, *spec_sets, *p, *tok, *svg, *title;
 	size_t i, k, n_all;
 
 	configs = json_array();
 	for (i = 0; i < n_specs && rc == CTL_EXIT_OK; i++) {
-		name = xstrdup(specs[i]);
-		spec_sets = strchr(name, ':');
+		copy = xstrdup(specs[i]);
+		spec_sets = strchr(copy, ':');
 		if (spec_sets != NULL)
 			*spec_sets++ = '\0';
+		/* "LABEL=NAME..." when the part before the ':' has a '='. */
+		label = specs[i];
+		name = copy;
+		if ((p = strchr(copy, '=')) != NULL) {
+			*p = '\0';
+			label = copy;
+			name = p + 1;
+		}
 		all = xreallocarray(NULL, n_sets + strlen(specs[i]) + 1,
 		    sizeof *all);
 		memcpy(all, sets, n_sets * sizeof *sets);
@@ -312,9 +322,10 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 				all[n_all++] = tok;
 		}
 		params = NULL;
-		if (*name == '\0')
+		if (*name == '\0' || *label == '\0')
 			rc = ctl_usage_error(ctx,
-			    "--compare '%s': no strategy (give NAME or none)",
+			    "--compare '%s': give [LABEL=]NAME[:KEY=VALUE,...] "
+			    "with NAME a strategy or none",
 			    specs[i]);
 		else {
 			params = eval_params(ctx, base,
@@ -324,10 +335,10 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 		}
 		if (params != NULL) {
 			fprintf(stderr, "eval: configuration %zu/%zu: %s\n",
-			    i + 1, n_specs, specs[i]);
+			    i + 1, n_specs, label);
 			rc = ctl_request(ctx, "eval.run", params, &result);
 			if (rc == CTL_EXIT_OK) {
-				out = json_pack("{s:s}", "label", specs[i]);
+				out = json_pack("{s:s}", "label", label);
 				for (k = 0; k < 2; k++) {
 					chain = json_object_get(params, keys[k]);
 					if (chain != NULL)
@@ -342,7 +353,7 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 		}
 		json_decref(params);
 		free(all);
-		free(name);
+		free(copy);
 	}
 	if (rc != CTL_EXIT_OK)
 		goto out;

@@ -232,17 +232,17 @@ PY
 # --compare: the plain agent against self-consistency, side by side,
 # with the chart; and the options it refuses.
 run eval "$tmp/data.jsonl" --scorer contains --ignore-case \
-    --compare none --compare self_consistency:n=3,temperature=0.5 \
+    --compare none --compare sc3=self_consistency:n=3,temperature=0.5 \
     --chart "$tmp/chart.svg" --report "$tmp/compare.json"
 expect 0 out "| none | 4 | 2 | 50.0% | 15.0% to 85.0% |"
-expect 0 out "| self_consistency:n=3,temperature=0.5 | 4 | 2 | 50.0% |"
-expect 0 err "eval: configuration 2/2: self_consistency:n=3,temperature=0.5"
+expect 0 out "| sc3 | 4 | 2 | 50.0% |"
+expect 0 err "eval: configuration 2/2: sc3"
 "$PYTHON" - "$tmp/compare.json" "$tmp/chart.svg" <<'PY' || fail "eval --compare: $(cat "$tmp/out")"
 import json, sys
 import xml.etree.ElementTree as ET
 r = json.load(open(sys.argv[1]))
 c = r["configurations"]
-assert [x["label"] for x in c] == ["none", "self_consistency:n=3,temperature=0.5"], c
+assert [x["label"] for x in c] == ["none", "sc3"], c
 assert "strategy" not in c[0] and c[1]["strategy"] == {"name": "self_consistency", "n": 3, "temperature": 0.5}, c[1]
 t0 = c[0]["report"]["chain"]["tokens"]["per_item"]["mean"]
 t1 = c[1]["report"]["chain"]["tokens"]["per_item"]["mean"]
@@ -256,7 +256,7 @@ assert xs[1] > xs[0], xs
 texts = [e.text for e in svg.findall(".//s:g[@class=\"point\"]/s:text", ns)]
 assert texts[0] == "1" and texts[2] == "2", texts
 assert texts[1].startswith("1. none: 50.0% (15.0% to 85.0%), "), texts
-assert texts[3].startswith("2. self_consistency:n=3,temperature=0.5: 50.0%"), texts
+assert texts[3].startswith("2. sc3: 50.0%"), texts
 PY
 run eval "$tmp/data.jsonl" --compare none --strategy cot
 expect 2 err "do not mix"
@@ -264,6 +264,8 @@ run eval "$tmp/data.jsonl" --chart "$tmp/x.svg"
 expect 2 err "--chart needs --compare"
 run eval "$tmp/data.jsonl" --compare self_consistency:beam=2
 expect 2 err "not a setting of self_consistency"
+run eval "$tmp/data.jsonl" --compare x=:n=2
+expect 2 err "give [LABEL=]NAME"
 
 kill -TERM "$pid"
 wait "$pid"
