@@ -43,7 +43,10 @@ BUILD_GOALS := $(filter-out clean deps format format-check help, \
     $(or $(MAKECMDGOALS),all))
 ifneq ($(BUILD_GOALS),)
 ifneq ($(AGENTD_SKIP_DEPS),1)
-DEPS_RC := $(shell scripts/install-deps >&2; echo $$?)
+# check and model also need the offline tooling (python3-torch): the
+# model pipeline's tests train a tiny model.
+DEPS_ARGS := $(if $(filter check model,$(BUILD_GOALS)),--with-tooling)
+DEPS_RC := $(shell scripts/install-deps $(DEPS_ARGS) >&2; echo $$?)
 ifneq ($(DEPS_RC),0)
 $(error scripts/install-deps failed (exit $(DEPS_RC)); see above)
 endif
@@ -145,7 +148,7 @@ all: $(BINS) $(PLUGIN_EXAMPLES)
 
 # deps: install missing Debian 12 packages (needs root, or says why).
 deps:
-	scripts/install-deps
+	scripts/install-deps --with-tooling
 
 # check: build everything, then run every test once.  SAN=1 runs the
 # same suite under ASan+UBSan.
