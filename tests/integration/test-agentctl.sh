@@ -14,45 +14,19 @@
 set -u
 
 : "${OUT:=build}"
-me=test-agentctl
+: "${AGENTD_SRCDIR:=$(pwd)}"
 AGENTD=$OUT/agentd
 AGENTCTL=$OUT/agentctl
 LOAD=$OUT/bench/ping-load
 PYTHON=/usr/bin/python3
 LIMIT=20	# seconds any one command may take
 
-pid=""
-tmp=""
-
-cleanup() {
-	if [ -n "$pid" ]; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	if [ -n "$tmp" ]; then
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 2' HUP INT TERM
-
-fail() {
-	echo "$me: FAIL: $*" >&2
-	if [ -n "$tmp" ] && [ -s "$tmp/agentd.log" ]; then
-		echo "$me: the daemon's log:" >&2
-		tail -n 30 "$tmp/agentd.log" | sed 's/^/  /' >&2
-	fi
-	exit 1
-}
-
-# True while the daemon runs (a zombie does not count).
-alive() {
-	[ -n "$pid" ] || return 1
-	kill -0 "$pid" 2>/dev/null || return 1
-	state=$(sed 's/^.*) \(.\).*$/\1/' "/proc/$pid/stat" 2>/dev/null) ||
-		return 1
-	[ "$state" != Z ]
-}
+# shellcheck source=scripts/daemon-lib.sh
+. "$AGENTD_SRCDIR/scripts/daemon-lib.sh"
+dl_init test-agentctl
+dl_ready_secs=$LIMIT
+dl_stop_secs=$LIMIT
+dl_strict_ping=1	# while starting, any ping exit but 3 fails at once
 
 # Runs agentctl with a time limit; its output lands in $tmp/out and
 # $tmp/err and its exit status in $rc.
@@ -65,10 +39,10 @@ ctl() {
 # Checks the last exit status and that file $2 holds the text $3.
 expect() {
 	if [ "$rc" -ne "$1" ]; then
-		fail "agentctl $args: exit $rc, expected $1; stderr: $(cat "$tmp/err")"
+		dl_fail "agentctl $args: exit $rc, expected $1; stderr: $(cat "$tmp/err")"
 	fi
 	if [ $# -ge 3 ] && ! grep -qF -- "$3" "$tmp/$2"; then
-		fail "agentctl $args: '$3' not in its std$2: $(cat "$tmp/$2")"
+		dl_fail "agentctl $args: '$3' not in its std$2: $(cat "$tmp/$2")"
 	fi
 }
 
@@ -79,39 +53,27 @@ run() {
 }
 
 for bin in "$AGENTD" "$AGENTCTL" "$LOAD"; do
-	[ -x "$bin" ] || fail "$bin is missing (build it first)"
+	[ -x "$bin" ] || dl_fail "$bin is missing (build it first)"
 done
-[ -x "$PYTHON" ] || fail "$PYTHON is missing (scripts/install-deps)"
+[ -x "$PYTHON" ] || dl_fail "$PYTHON is missing (scripts/install-deps)"
 
-tmp=$(mktemp -d /tmp/agentd-ctl-test.XXXXXX) || fail "no temporary folder"
+tmp=$(mktemp -d /tmp/agentd-ctl-test.XXXXXX) || dl_fail "no temporary folder"
 sock=$tmp/agentd.sock
 : >"$tmp/agentd.conf"
-"$AGENTD" -s "$sock" -c "$tmp/agentd.conf" 2>"$tmp/agentd.log" &
-pid=$!
-
-n=$((LIMIT * 10))
-while :; do
-	alive || fail "agentd exited before it answered"
-	ctl -s "$sock" -t 1000 ping
-	[ "$rc" -eq 0 ] && break
-	[ "$rc" -eq 3 ] || fail "ping while starting: exit $rc: $(cat "$tmp/err")"
-	n=$((n - 1))
-	[ "$n" -gt 0 ] || fail "agentd did not answer within ${LIMIT}s"
-	sleep 0.1
-done
+dl_start "$AGENTD" "$sock" "$tmp/agentd.conf"
 
 # ping
 run ping
 expect 0 out "pong from $sock: seq=1 time="
 run ping 50
 expect 0 out "50 pings: min/avg/max = "
-[ "$(grep -c 'time=' "$tmp/out")" -eq 50 ] || fail "ping 50 printed $(grep -c 'time=' "$tmp/out") round trips"
+[ "$(grep -c 'time=' "$tmp/out")" -eq 50 ] || dl_fail "ping 50 printed $(grep -c 'time=' "$tmp/out") round trips"
 run --json ping
 expect 0
 "$PYTHON" -c 'import json, sys
 v = json.load(sys.stdin)
 assert v["seq"] == 1 and v["time_ms"] >= 0, v' <"$tmp/out" ||
-	fail "ping --json printed $(cat "$tmp/out")"
+	dl_fail "ping --json printed $(cat "$tmp/out")"
 
 # status, readable and raw
 run status
@@ -121,8 +83,8 @@ expect 0
 "$PYTHON" -c 'import json, sys
 v = json.load(sys.stdin)
 assert v["pid"] == int(sys.argv[1]), v' "$pid" <"$tmp/out" ||
-	fail "status --json is not JSON naming pid $pid: $(cat "$tmp/out")"
-[ "$(wc -l <"$tmp/out")" -eq 1 ] || fail "status --json is not one line"
+	dl_fail "status --json is not JSON naming pid $pid: $(cat "$tmp/out")"
+[ "$(wc -l <"$tmp/out")" -eq 1 ] || dl_fail "status --json is not one line"
 
 # methods
 run methods
@@ -132,7 +94,7 @@ done
 run --json methods
 expect 0
 "$PYTHON" -c 'import json, sys
-v = json.load(sys.stdin)' <"$tmp/out" || fail "methods --json: $(cat "$tmp/out")"
+v = json.load(sys.stdin)' <"$tmp/out" || dl_fail "methods --json: $(cat "$tmp/out")"
 
 # call
 run call daemon.ping
@@ -174,20 +136,9 @@ timeout -k 2 "$LIMIT" "$LOAD" -s "$sock" -c 4 -n 2000 -P 1,8 -k \
 rc=$?
 expect 0
 n=$(grep -cE '^conns=4 depth=(1|8) requests=2000 seconds=[0-9.]+ rps=[0-9]+ p50_ms=[0-9.]+ p99_ms=[0-9.]+ max_ms=[0-9.]+$' "$tmp/out")
-[ "$n" -eq 2 ] || fail "ping-load printed: $(cat "$tmp/out")"
+[ "$n" -eq 2 ] || dl_fail "ping-load printed: $(cat "$tmp/out")"
 
 # The daemon is still well, and stops cleanly.
-alive || fail "agentd died during the test"
-kill -TERM "$pid"
-n=$((LIMIT * 10))
-while alive; do
-	n=$((n - 1))
-	[ "$n" -gt 0 ] || fail "agentd still runs ${LIMIT}s after SIGTERM"
-	sleep 0.1
-done
-wait "$pid"
-rc=$?
-pid=""
-[ "$rc" -eq 0 ] || fail "agentd exited $rc after SIGTERM"
-[ ! -e "$sock" ] || fail "agentd left $sock behind"
-echo "$me: ok"
+dl_alive || dl_fail "agentd died during the test"
+dl_stop "$sock"
+dl_say ok

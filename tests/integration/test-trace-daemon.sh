@@ -15,43 +15,17 @@
 set -u
 
 : "${OUT:=build}"
-me=test-trace-daemon
+: "${AGENTD_SRCDIR:=$(pwd)}"
 AGENTD=$OUT/agentd
 AGENTCTL=$OUT/agentctl
 PYTHON=/usr/bin/python3
 LIMIT=20
 
-pid=""
-tmp=""
-
-cleanup() {
-	if [ -n "$pid" ]; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	if [ -n "$tmp" ]; then
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 2' HUP INT TERM
-
-fail() {
-	echo "$me: FAIL: $*" >&2
-	if [ -n "$tmp" ] && [ -s "$tmp/agentd.log" ]; then
-		echo "$me: the daemon's log:" >&2
-		tail -n 30 "$tmp/agentd.log" | sed 's/^/  /' >&2
-	fi
-	exit 1
-}
-
-alive() {
-	[ -n "$pid" ] || return 1
-	kill -0 "$pid" 2>/dev/null || return 1
-	state=$(sed 's/^.*) \(.\).*$/\1/' "/proc/$pid/stat" 2>/dev/null) ||
-		return 1
-	[ "$state" != Z ]
-}
+# shellcheck source=scripts/daemon-lib.sh
+. "$AGENTD_SRCDIR/scripts/daemon-lib.sh"
+dl_init test-trace-daemon
+dl_ready_secs=$LIMIT
+dl_stop_secs=$LIMIT
 
 # Runs agentctl -s SOCK with a time limit: $tmp/out, $tmp/err, $rc.
 run() {
@@ -63,28 +37,28 @@ run() {
 
 expect() {
 	if [ "$rc" -ne "$1" ]; then
-		fail "agentctl $args: exit $rc, expected $1; stderr: $(cat "$tmp/err")"
+		dl_fail "agentctl $args: exit $rc, expected $1; stderr: $(cat "$tmp/err")"
 	fi
 	if [ $# -ge 3 ] && ! grep -qF -- "$3" "$tmp/$2"; then
-		fail "agentctl $args: '$3' not in its std$2: $(cat "$tmp/$2")"
+		dl_fail "agentctl $args: '$3' not in its std$2: $(cat "$tmp/$2")"
 	fi
 }
 
 for bin in "$AGENTD" "$AGENTCTL"; do
-	[ -x "$bin" ] || fail "$bin is missing (build it first)"
+	[ -x "$bin" ] || dl_fail "$bin is missing (build it first)"
 done
-[ -x "$PYTHON" ] || fail "$PYTHON is missing (scripts/install-deps)"
+[ -x "$PYTHON" ] || dl_fail "$PYTHON is missing (scripts/install-deps)"
 
-tmp=$(mktemp -d /tmp/agentd-trace-test.XXXXXX) || fail "no temporary folder"
+tmp=$(mktemp -d /tmp/agentd-trace-test.XXXXXX) || dl_fail "no temporary folder"
 sock=$tmp/agentd.sock
 
 # A bad trace_fsync is refused with its file and line.
 printf 'trace_dir %s/traces\ntrace_fsync sometimes\n' "$tmp" >"$tmp/bad.conf"
 timeout -k 2 "$LIMIT" "$AGENTD" -s "$sock" -c "$tmp/bad.conf" \
     2>"$tmp/bad.log" </dev/null
-[ $? -ne 0 ] || fail "agentd accepted trace_fsync sometimes"
+[ $? -ne 0 ] || dl_fail "agentd accepted trace_fsync sometimes"
 grep -qF "bad.conf:2" "$tmp/bad.log" ||
-	fail "trace_fsync sometimes: no FILE:LINE in $(cat "$tmp/bad.log")"
+	dl_fail "trace_fsync sometimes: no FILE:LINE in $(cat "$tmp/bad.log")"
 
 # The first conversation answers; the one matching "fail" never does.
 cat >"$tmp/script.json" <<'JSON'
@@ -107,19 +81,8 @@ trace_max_age 86400
 trace_max_bytes 10m
 agents_dir $tmp/agents
 CONF
-"$AGENTD" -s "$sock" -c "$tmp/agentd.conf" 2>"$tmp/agentd.log" &
-pid=$!
-
-n=$((LIMIT * 10))
-while :; do
-	alive || fail "agentd exited before it answered"
-	run -t 1000 ping
-	[ "$rc" -eq 0 ] && break
-	n=$((n - 1))
-	[ "$n" -gt 0 ] || fail "agentd did not answer within ${LIMIT}s"
-	sleep 0.1
-done
-[ ! -e "$old" ] || fail "retention left a three-day-old trace file"
+dl_start "$AGENTD" "$sock" "$tmp/agentd.conf"
+[ ! -e "$old" ] || dl_fail "retention left a three-day-old trace file"
 
 # Two runs: one answers, one fails.
 run --json run "what is 2+2"
@@ -127,7 +90,7 @@ expect 0
 ok_id=$("$PYTHON" -c 'import json, sys
 lines = [json.loads(l) for l in sys.stdin if l.strip()]
 print(lines[-1]["trace_id"])' <"$tmp/out") ||
-	fail "run --json: no trace_id in $(cat "$tmp/out")"
+	dl_fail "run --json: no trace_id in $(cat "$tmp/out")"
 run --json run "please fail"
 err_id=$("$PYTHON" -c 'import json, sys
 for l in sys.stdin:
@@ -137,8 +100,8 @@ for l in sys.stdin:
             print(v["trace_id"]); break' <"$tmp/out")
 [ -n "$err_id" ] || err_id=$(ls -t "$tmp/traces" | grep -v "^$ok_id" |
     head -n 1 | sed 's/\.jsonl$//')
-[ -n "$err_id" ] || fail "the failing run left no trace"
-[ "$err_id" != "$ok_id" ] || fail "two runs share trace $ok_id"
+[ -n "$err_id" ] || dl_fail "the failing run left no trace"
+[ "$err_id" != "$ok_id" ] || dl_fail "two runs share trace $ok_id"
 
 # trace show: the tree with kinds, timings and tokens.
 run trace show "$ok_id"
@@ -147,15 +110,15 @@ expect 0 out "invoke_agent"
 expect 0 out "[run]"
 expect 0 out "[llm]"
 expect 0 out "out="
-grep -q 'ms ' "$tmp/out" || fail "trace show has no timings: $(cat "$tmp/out")"
-grep -q '`- ' "$tmp/out" || fail "trace show draws no tree: $(cat "$tmp/out")"
+grep -q 'ms ' "$tmp/out" || dl_fail "trace show has no timings: $(cat "$tmp/out")"
+grep -q '`- ' "$tmp/out" || dl_fail "trace show draws no tree: $(cat "$tmp/out")"
 run trace show "$err_id"
 expect 0 out "ERROR: "
 
 # trace list and its filters.
 run --json trace list
 expect 0
-"$PYTHON" - "$tmp/out" "$ok_id" "$err_id" <<'PY' || fail "trace list --json: $(cat "$tmp/out")"
+"$PYTHON" - "$tmp/out" "$ok_id" "$err_id" <<'PY' || dl_fail "trace list --json: $(cat "$tmp/out")"
 import json, sys
 v = json.load(open(sys.argv[1]))
 t = {x["trace_id"]: x for x in v["traces"]}
@@ -167,17 +130,17 @@ assert v["truncated"] is False
 PY
 run --json trace list --outcome error
 expect 0
-grep -qF "$err_id" "$tmp/out" || fail "--outcome error lost $err_id"
-grep -qF "$ok_id" "$tmp/out" && fail "--outcome error listed $ok_id"
+grep -qF "$err_id" "$tmp/out" || dl_fail "--outcome error lost $err_id"
+grep -qF "$ok_id" "$tmp/out" && dl_fail "--outcome error listed $ok_id"
 run --json trace list --agent nobody
 expect 0
-grep -qF "$ok_id" "$tmp/out" && fail "--agent nobody listed $ok_id"
+grep -qF "$ok_id" "$tmp/out" && dl_fail "--agent nobody listed $ok_id"
 run --json trace list --since 3600 --limit 1
 expect 0
 "$PYTHON" -c 'import json, sys
 v = json.load(sys.stdin)
 assert len(v["traces"]) == 1 and v["truncated"] is True, v' <"$tmp/out" ||
-	fail "--limit 1: $(cat "$tmp/out")"
+	dl_fail "--limit 1: $(cat "$tmp/out")"
 run trace list
 expect 0 out "$ok_id"
 run trace list --outcome maybe
@@ -189,7 +152,7 @@ expect 2
 run trace export "$ok_id" "$err_id"
 expect 0
 cp "$tmp/out" "$tmp/export.json"
-"$PYTHON" - "$tmp/export.json" "$ok_id" <<'PY' || fail "trace export: $(head -c 2000 "$tmp/export.json")"
+"$PYTHON" - "$tmp/export.json" "$ok_id" <<'PY' || dl_fail "trace export: $(head -c 2000 "$tmp/export.json")"
 import json, re, sys
 v = json.load(open(sys.argv[1]))
 assert list(v) == ["resourceSpans"], list(v)
@@ -243,12 +206,8 @@ for rs in msg.resource_spans:
         for s in ss.spans:
             assert s.start_time_unix_nano > 0 and s.kind in (1, 2, 3)
 PY
-	    fail "the export does not parse as OTLP TracesData"
+	    dl_fail "the export does not parse as OTLP TracesData"
 fi
 
-kill -TERM "$pid"
-wait "$pid"
-st=$?
-pid=""
-[ "$st" -eq 0 ] || fail "agentd exited $st on SIGTERM"
+dl_stop
 exit 0

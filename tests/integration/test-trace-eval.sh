@@ -13,43 +13,17 @@
 set -u
 
 : "${OUT:=build}"
-me=test-trace-eval
+: "${AGENTD_SRCDIR:=$(pwd)}"
 AGENTD=$OUT/agentd
 AGENTCTL=$OUT/agentctl
 PYTHON=/usr/bin/python3
 LIMIT=30
 
-pid=""
-tmp=""
-
-cleanup() {
-	if [ -n "$pid" ]; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	if [ -n "$tmp" ]; then
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 2' HUP INT TERM
-
-fail() {
-	echo "$me: FAIL: $*" >&2
-	if [ -n "$tmp" ] && [ -s "$tmp/agentd.log" ]; then
-		echo "$me: the daemon's log:" >&2
-		tail -n 30 "$tmp/agentd.log" | sed 's/^/  /' >&2
-	fi
-	exit 1
-}
-
-alive() {
-	[ -n "$pid" ] || return 1
-	kill -0 "$pid" 2>/dev/null || return 1
-	state=$(sed 's/^.*) \(.\).*$/\1/' "/proc/$pid/stat" 2>/dev/null) ||
-		return 1
-	[ "$state" != Z ]
-}
+# shellcheck source=scripts/daemon-lib.sh
+. "$AGENTD_SRCDIR/scripts/daemon-lib.sh"
+dl_init test-trace-eval
+dl_ready_secs=$LIMIT
+dl_stop_secs=$LIMIT
 
 run() {
 	args="$*"
@@ -60,19 +34,19 @@ run() {
 
 expect() {
 	if [ "$rc" -ne "$1" ]; then
-		fail "agentctl $args: exit $rc, expected $1; stderr: $(cat "$tmp/err")"
+		dl_fail "agentctl $args: exit $rc, expected $1; stderr: $(cat "$tmp/err")"
 	fi
 	if [ $# -ge 3 ] && ! grep -qF -- "$3" "$tmp/$2"; then
-		fail "agentctl $args: '$3' not in its std$2: $(cat "$tmp/$2")"
+		dl_fail "agentctl $args: '$3' not in its std$2: $(cat "$tmp/$2")"
 	fi
 }
 
 for bin in "$AGENTD" "$AGENTCTL"; do
-	[ -x "$bin" ] || fail "$bin is missing (build it first)"
+	[ -x "$bin" ] || dl_fail "$bin is missing (build it first)"
 done
-[ -x "$PYTHON" ] || fail "$PYTHON is missing (scripts/install-deps)"
+[ -x "$PYTHON" ] || dl_fail "$PYTHON is missing (scripts/install-deps)"
 
-tmp=$(mktemp -d /tmp/agentd-eval-test.XXXXXX) || fail "no temporary folder"
+tmp=$(mktemp -d /tmp/agentd-eval-test.XXXXXX) || dl_fail "no temporary folder"
 sock=$tmp/agentd.sock
 cat >"$tmp/script.json" <<'JSON'
 {"model": "scripted",
@@ -126,17 +100,7 @@ agents_dir $tmp/agents
 lua_tools_dir $tmp/tools
 workers 2
 CONF
-"$AGENTD" -s "$sock" -c "$tmp/agentd.conf" 2>"$tmp/agentd.log" &
-pid=$!
-n=$((LIMIT * 10))
-while :; do
-	alive || fail "agentd exited before it answered"
-	run -t 1000 ping
-	[ "$rc" -eq 0 ] && break
-	n=$((n - 1))
-	[ "$n" -gt 0 ] || fail "agentd did not answer within ${LIMIT}s"
-	sleep 0.1
-done
+dl_start "$AGENTD" "$sock" "$tmp/agentd.conf"
 
 # Serially, Markdown, with progress on standard error.
 run eval "$tmp/data.jsonl" --scorer contains --ignore-case \
@@ -147,14 +111,14 @@ expect 0 out "| wrong | no | 5 | 6 |"
 expect 0 out "### Model calls"
 expect 0 err "eval: 4/4 done, 2 passed"
 [ "$(grep -c '^eval: ' "$tmp/err")" -eq 4 ] ||
-	fail "expected 4 progress lines: $(cat "$tmp/err")"
-[ -s "$tmp/report.json" ] || fail "--report wrote nothing"
+	dl_fail "expected 4 progress lines: $(cat "$tmp/err")"
+[ -s "$tmp/report.json" ] || dl_fail "--report wrote nothing"
 
 # Concurrently, JSON.
 run --json eval "$tmp/data.jsonl" --scorer contains --ignore-case \
     --concurrency 2 --set max_steps=3
 expect 0
-"$PYTHON" - "$tmp/out" "$tmp/report.json" <<'PY' || fail "eval --json: $(cat "$tmp/out")"
+"$PYTHON" - "$tmp/out" "$tmp/report.json" <<'PY' || dl_fail "eval --json: $(cat "$tmp/out")"
 import json, re, sys
 for path in sys.argv[1:]:
     r = json.load(open(path))
@@ -210,7 +174,7 @@ printf '%s\n' '{"id":"t1","input":"what is 2+2","expected":"4","tools":["lua_con
     >"$tmp/tools.jsonl"
 run --json eval "$tmp/tools.jsonl"
 expect 0
-"$PYTHON" - "$tmp/out" <<'PY' || fail "eval with item tools: $(cat "$tmp/out")"
+"$PYTHON" - "$tmp/out" <<'PY' || dl_fail "eval with item tools: $(cat "$tmp/out")"
 import json, sys
 r = json.load(open(sys.argv[1]))
 got = {i["id"]: (i["pass"], i.get("error")) for i in r["items"]}
@@ -222,7 +186,7 @@ PY
 # item without an answer fails unjudged.
 run --json eval "$tmp/data.jsonl" --judge react --rubric "Be strict."
 expect 0
-"$PYTHON" - "$tmp/out" <<'PY' || fail "eval --judge: $(cat "$tmp/out")"
+"$PYTHON" - "$tmp/out" <<'PY' || dl_fail "eval --judge: $(cat "$tmp/out")"
 import json, sys
 r = json.load(open(sys.argv[1]))
 got = {i["id"]: i["pass"] for i in r["items"]}
@@ -237,7 +201,7 @@ run eval "$tmp/data.jsonl" --scorer contains --ignore-case \
 expect 0 out "| none | 4 | 2 | 50.0% | 15.0% to 85.0% |"
 expect 0 out "| sc3 | 4 | 2 | 50.0% |"
 expect 0 err "eval: configuration 2/2: sc3"
-"$PYTHON" - "$tmp/compare.json" "$tmp/chart.svg" <<'PY' || fail "eval --compare: $(cat "$tmp/out")"
+"$PYTHON" - "$tmp/compare.json" "$tmp/chart.svg" <<'PY' || dl_fail "eval --compare: $(cat "$tmp/out")"
 import json, sys
 import xml.etree.ElementTree as ET
 r = json.load(open(sys.argv[1]))
@@ -267,9 +231,5 @@ expect 2 err "not a setting of self_consistency"
 run eval "$tmp/data.jsonl" --compare x=:n=2
 expect 2 err "give [LABEL=]NAME"
 
-kill -TERM "$pid"
-wait "$pid"
-st=$?
-pid=""
-[ "$st" -eq 0 ] || fail "agentd exited $st on SIGTERM"
+dl_stop
 exit 0
