@@ -19,7 +19,16 @@ once (Model.forward's prefix): episodes are batched by prompt when their
 prompt (the tool list) is a common one, and the rest (invented tool
 lists) go in batches of their own without sharing.
 
-Curriculum: for the first --curriculum steps the common-prompt episodes
+Copy warm-up: the first --copy-warmup steps train on the copy task
+alone (copy_batch(): a run of distinct tokens, then the same run again),
+which grows the induction heads that copying numbers and names needs.
+A model this small at this learning rate sits for thousands of steps on
+the plateau before them when it learns from the episodes alone (the
+copies there are few, short and far apart); on the copy task they form
+in a few hundred cheap steps.  After the warm-up the copy task stays in
+every step with weight --copy-coef, over the whole vocabulary.
+
+Curriculum: for the next --curriculum steps the common-prompt episodes
 are trained with the prompt cut to "Question:" (BOS, then the question
 and the steps).  Copying a number or a name from the question or an
 observation is most of what this model must learn, and a small model
@@ -193,6 +202,44 @@ def make_batch(items, prefixes, shared, idx, short=None):
     return prefix, ids, ids[:, 1:], w[:, 1:], lengths
 
 
+def copy_batch(tok, rows, seed, step, pool_size=0):
+    """The copy task: rows [eot] + s + s with s a run of 6 to 24
+    distinct tokens, trained on the second s but its first token, which
+    is exactly what an induction head does.  The tokens are drawn from
+    the first pool_size of (digits, then other printable tokens), or
+    from all of them when pool_size is 0: a small pool first, so that
+    the attention pattern forms before the copying of each of the
+    thousand tokens has to.  Drawn from (seed, step), so a resumed run
+    draws the same rows."""
+    if not hasattr(tok, "_copy_pool"):
+        digits, words = [], []
+        for i in range(tok.n_vocab):
+            if i == tok.eot:
+                continue
+            piece = tok.decode([i])
+            if piece.strip().isdigit():
+                digits.append(i)
+            elif piece.strip() and piece.isprintable():
+                words.append(i)
+        tok._copy_pool = digits + words
+    pool = tok._copy_pool[:pool_size] if pool_size else tok._copy_pool
+    rng = random.Random((seed << 32) ^ step)
+    out = []
+    for _ in range(rows):
+        n = rng.randint(6, min(24, len(pool)))
+        s = rng.sample(pool, n)
+        out.append(([tok.eot] + s + s, [0] * (n + 2) + [1] * (n - 1)))
+    T = max(len(r) for r, _ in out)
+    ids = torch.zeros(rows, T, dtype=torch.long)
+    w = torch.zeros(rows, T)
+    lengths = torch.zeros(rows, dtype=torch.long)
+    for b, (r, m) in enumerate(out):
+        ids[b, :len(r)] = torch.tensor(r)
+        w[b, :len(m)] = torch.tensor(m, dtype=torch.float32)
+        lengths[b] = len(r)
+    return None, ids, ids[:, 1:], w[:, 1:], lengths
+
+
 def batch_loss(model, batch):
     prefix, ids, tgt, w, lengths = batch
     logits, aux = model(ids, lengths, prefix)
@@ -251,15 +298,22 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--steps", type=int, default=3800)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--decay", type=float, default=0.25,
                     help="share of the steps in the final decay")
-    ap.add_argument("--curriculum", type=int, default=800,
-                    help="first steps on default-prompt episodes with "
-                    "the prompt cut to its question")
+    ap.add_argument("--curriculum", type=int, default=500,
+                    help="steps after the copy warm-up on common-prompt "
+                    "episodes with the prompt cut to its question")
+    ap.add_argument("--copy-warmup", type=int, default=800,
+                    help="first steps on the copy task alone")
+    ap.add_argument("--copy-pool", type=int, default=64,
+                    help="tokens the warm-up's copy task draws from")
+    ap.add_argument("--copy-coef", type=float, default=0.5,
+                    help="weight of the copy task after the warm-up "
+                    "(0: none)")
     ap.add_argument("--wd", type=float, default=0.05)
     ap.add_argument("--aux-coef", type=float, default=0.01)
     ap.add_argument("--threads", type=int, default=2)
@@ -302,6 +356,7 @@ def main():
         args.batch = 8
         args.warmup = 10
         args.curriculum = 10
+        args.copy_warmup = 10
     model = Model(cfg)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -343,37 +398,56 @@ def main():
     short = [tok.eot] + tok.encode(PREFIX_END.lstrip("\n"))
     model.train()
     t0 = time.time() - elapsed
-    run_loss = run_aux = 0.0
-    run_n = 0
+    run_loss = run_aux = run_copy = 0.0
+    run_n = run_copy_n = 0
     while step < args.steps:
         lr = lr_at(step, args.steps, args.lr, args.warmup, args.decay)
         for g in opt.param_groups:
             g["lr"] = lr
-        if step < args.curriculum:
-            shared, idx = batches.next_shared()
-            b = make_batch(train_items, prefixes, shared, idx, short)
+        if step < args.copy_warmup:
+            loss, aux, _ = batch_loss(model, copy_batch(
+                tok, args.batch, args.seed, step, args.copy_pool))
+            total = loss + args.aux_coef * aux
+            run_copy += float(loss)
+            run_copy_n += 1
         else:
-            shared, idx = batches.next()
-            b = make_batch(train_items, prefixes, shared, idx)
-        loss, aux, _ = batch_loss(model, b)
-        total = loss + args.aux_coef * aux
+            if step < args.copy_warmup + args.curriculum:
+                shared, idx = batches.next_shared()
+                b = make_batch(train_items, prefixes, shared, idx, short)
+            else:
+                shared, idx = batches.next()
+                b = make_batch(train_items, prefixes, shared, idx)
+            loss, aux, _ = batch_loss(model, b)
+            total = loss + args.aux_coef * aux
+            if args.copy_coef > 0:
+                closs, caux, _ = batch_loss(model, copy_batch(
+                    tok, max(1, args.batch // 2), args.seed, step))
+                total = total + args.copy_coef * (
+                    closs + args.aux_coef * caux)
+                run_copy += float(closs)
+                run_copy_n += 1
         opt.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        run_loss += float(loss)
-        run_aux += float(aux)
-        run_n += 1
+        if step > args.copy_warmup:
+            run_loss += float(loss)
+            run_aux += float(aux)
+            run_n += 1
         rec = None
         if step % args.log_every == 0 or step == args.steps:
-            rec = {"step": step, "loss": round(run_loss / run_n, 5),
-                   "aux": round(run_aux / run_n, 5), "lr": lr,
-                   "epoch": batches.epoch,
+            rec = {"step": step, "lr": lr, "epoch": batches.epoch,
                    "elapsed_s": round(time.time() - t0, 1)}
-            run_loss = run_aux = 0.0
-            run_n = 0
-        if step % args.eval_every == 0 or step == args.steps:
+            if run_n:
+                rec["loss"] = round(run_loss / run_n, 5)
+                rec["aux"] = round(run_aux / run_n, 5)
+            if run_copy_n:
+                rec["copy_loss"] = round(run_copy / run_copy_n, 5)
+            run_loss = run_aux = run_copy = 0.0
+            run_n = run_copy_n = 0
+        if (step % args.eval_every == 0 and step > args.copy_warmup) or \
+                step == args.steps:
             rec = rec or {"step": step}
             rec["valid_loss"] = round(evaluate(
                 model, valid_items, prefixes, shared_set, args.eval_items),
