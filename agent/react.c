@@ -1055,7 +1055,13 @@ agent_react_run(struct agent_backend *b, struct plug_set *set,
 		r.prefix = xstrdup(prompt);
 	}
 	r.n_ctx = agent_backend_n_ctx(b);
-	r.reserve = r.max_tokens < r.n_ctx / 2 ? r.max_tokens : r.n_ctx / 2;
+	/*
+	 * The room kept for the next plan: max_tokens, but at most a
+	 * quarter of the context, so that a small model's long prompt (a
+	 * 1024-token context with several tools listed) still leaves room
+	 * for its steps; generate() is capped by the room actually left.
+	 */
+	r.reserve = r.max_tokens < r.n_ctx / 4 ? r.max_tokens : r.n_ctx / 4;
 	if ((r.sess = agent_session_new(b, &why)) == NULL ||
 	    agent_session_append(
 	        r.sess, r.prefix, strlen(r.prefix), &ar, &why) != 0) {
