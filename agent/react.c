@@ -90,6 +90,14 @@ struct react {
 	uint32_t reserve; /* context room each plan needs */
 	uint32_t max_tokens;
 	int dirty; /* the session lacks the last observation */
+	/*
+	 * Prompt tokens appended since the last model call: a backend that
+	 * computes them when they are appended (the local engine) reports
+	 * them there, not in generate(); the next model call's span counts
+	 * them as its input.
+	 */
+	uint32_t pend_computed;
+	uint32_t pend_reused;
 
 	struct plug_tool **tools; /* the run's tools, in name order */
 	size_t n_tools;
@@ -564,6 +572,8 @@ react_observe(struct react *r, struct agent_span *step)
 			goto fail;
 		r->res->usage.prompt_computed += ar.computed;
 		r->res->usage.prompt_reused += ar.reused;
+		r->pend_computed += ar.computed;
+		r->pend_reused += ar.reused;
 	}
 	r->dirty = 0;
 	agent_span_attr_int(
@@ -656,12 +666,14 @@ react_plan(
 	r->res->usage.completion += gen->tokens;
 
 	agent_span_attr_int(llm, "gen_ai.usage.input_tokens",
-	    (int64_t)gen->prompt_computed + gen->prompt_reused);
+	    (int64_t)gen->prompt_computed + gen->prompt_reused +
+	        r->pend_computed + r->pend_reused);
 	agent_span_attr_int(llm, "gen_ai.usage.output_tokens", gen->tokens);
-	agent_span_attr_int(
-	    llm, "agentd.prompt_tokens_computed", gen->prompt_computed);
-	agent_span_attr_int(
-	    llm, "agentd.prompt_tokens_reused", gen->prompt_reused);
+	agent_span_attr_int(llm, "agentd.prompt_tokens_computed",
+	    (int64_t)gen->prompt_computed + r->pend_computed);
+	agent_span_attr_int(llm, "agentd.prompt_tokens_reused",
+	    (int64_t)gen->prompt_reused + r->pend_reused);
+	r->pend_computed = r->pend_reused = 0;
 	reasons = json_pack("[s]", agent_finish_name(gen->finish));
 	agent_span_attr(llm, "gen_ai.response.finish_reasons", reasons);
 	agent_span_attr_real(llm, "agentd.ttft_ms", (double)gen->ttft_ns / 1e6);
@@ -844,6 +856,8 @@ react_act(struct react *r, struct agent_span *step, const char *text,
 		}
 		r->res->usage.prompt_computed += ar.computed;
 		r->res->usage.prompt_reused += ar.reused;
+		r->pend_computed += ar.computed;
+		r->pend_reused += ar.reused;
 	}
 
 	if (ps.kind == AGENT_PARSE_NONE) {
@@ -917,6 +931,8 @@ react_act(struct react *r, struct agent_span *step, const char *text,
 		        &ar, &cause) == 0) {
 			r->res->usage.prompt_computed += ar.computed;
 			r->res->usage.prompt_reused += ar.reused;
+			r->pend_computed += ar.computed;
+			r->pend_reused += ar.reused;
 		} else {
 			/* No room: the next observe phase shortens it. */
 			log_debug("react: observation does not fit: %s", cause);
@@ -1071,6 +1087,8 @@ agent_react_run(struct agent_backend *b, struct plug_set *set,
 	}
 	res->usage.prompt_computed += ar.computed;
 	res->usage.prompt_reused += ar.reused;
+	r.pend_computed = ar.computed;
+	r.pend_reused = ar.reused;
 	r.prompt_mark = agent_session_mark(r.sess);
 
 	for (r.step_no = 1;; r.step_no++) {

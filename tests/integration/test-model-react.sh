@@ -70,6 +70,12 @@ for i in items:
             i["id"], i["expected"], i["answer"],
             " (%s)" % i["error"] if i.get("error") else ""),
             file=sys.stderr)
+m = r["components"]["model"]
+# The engine computes a prompt when it is appended: the model calls'
+# spans must still count it as their input.
+if not (m["input_tokens"] > m["output_tokens"] > 0 and
+        m["prompt_tokens_computed"] > 0 and m["prompt_tokens_reused"] >= 0):
+    sys.exit("test-model-react: model-call usage missing: %r" % m)
 p = r["components"]["parser"]
 print("test-model-react: %d of %d exact, %d of %d steps parsed" % (
     ok, len(items), p["parses"] - p["failures"], p["parses"]))
