@@ -2,7 +2,8 @@
  * ctl-chart.c: the SVG chart of `agentctl eval --compare`: accuracy
  * against tokens spent per item, one point per configuration with its
  * 95% interval as an error bar, the points joined in order of tokens
- * (the test-time-scaling curve).  Points are numbered in order of
+ * (the test-time-scaling curve); tokens are the output tokens, what a
+ * strategy spends.  Points are numbered in order of
  * tokens, with a legend line for each under the chart.  Plain SVG 1.1 with no scripts and no
  * external references, so any browser or image viewer shows it.
  */
@@ -144,7 +145,7 @@ ctl_chart_svg(const struct ctl_chart_point *pts, size_t n, const char *title)
 		    CHART_TOP + h + 18, x);
 	}
 	buf_printf(&b,
-	    "<text x=\"%.1f\" y=\"%d\">tokens per item (mean)</text>\n"
+	    "<text x=\"%.1f\" y=\"%d\">output tokens per item (mean)</text>\n"
 	    "<text x=\"18\" y=\"%.1f\" transform=\"rotate(-90 18 %.1f)\">"
 	    "accuracy (95%% interval)</text>\n</g>\n",
 	    CHART_LEFT + w / 2, CHART_H - 14, CHART_TOP + h / 2,
@@ -187,7 +188,7 @@ ctl_chart_svg(const struct ctl_chart_point *pts, size_t n, const char *title)
 		    (size_t)CHART_H + CHART_LEGEND * i, i + 1);
 		chart_escape(&b, order[i]->label);
 		buf_printf(&b,
-		    ": %.1f%% (%.1f%% to %.1f%%), %.1f tokens per item"
+		    ": %.1f%% (%.1f%% to %.1f%%), %.1f output tokens per item"
 		    "</text>\n</g>\n",
 		    100.0 * order[i]->accuracy, 100.0 * order[i]->ci_low,
 		    100.0 * order[i]->ci_high, order[i]->tokens);

@@ -246,7 +246,7 @@ eval_compare_md(FILE *f, const char *dataset, json_t *configs)
 	buf_printf(&b, "## Comparison on %s\n\n", dataset);
 	buf_puts(&b,
 	    "| configuration | items | passed | accuracy | 95% interval "
-	    "| tokens/item | output tokens/item | tokens vs first "
+	    "| tokens/item | output tokens/item | output vs first "
 	    "| wall ms/item | wall vs first |\n"
 	    "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: "
 	    "| ---: |\n");
@@ -259,7 +259,7 @@ eval_compare_md(FILE *f, const char *dataset, json_t *configs)
 		out = n > 0 ? eval_num(chain, "tokens", "output") / n : 0;
 		wall = eval_num(chain, "wall_ms", "mean");
 		if (i == 0) {
-			tok0 = tok;
+			tok0 = out;
 			wall0 = wall;
 		}
 		buf_printf(&b,
@@ -272,7 +272,7 @@ eval_compare_md(FILE *f, const char *dataset, json_t *configs)
 		                json_object_get(chain, "ci95"), 0)),
 		    100.0 * json_number_value(json_array_get(
 		                json_object_get(chain, "ci95"), 1)),
-		    tok, out, tok0 > 0 ? tok / tok0 : 0.0, wall,
+		    tok, out, tok0 > 0 ? out / tok0 : 0.0, wall,
 		    wall0 > 0 ? wall / wall0 : 0.0);
 	}
 	ctl_print_text(f, b.data, b.len);
@@ -372,8 +372,10 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 			    json_object_get(params, "report"), "chain");
 			pts[i].label = json_string_value(
 			    json_object_get(params, "label"));
-			pts[i].tokens = eval_num(json_object_get(chain, "tokens"),
-			    "per_item", "mean");
+			pts[i].tokens = eval_num(chain, "items", NULL) > 0
+			    ? eval_num(chain, "tokens", "output") /
+			        eval_num(chain, "items", NULL)
+			    : 0;
 			pts[i].accuracy = eval_num(chain, "success_rate", NULL);
 			pts[i].ci_low = json_number_value(
 			    json_array_get(json_object_get(chain, "ci95"), 0));

@@ -156,7 +156,7 @@ int ctl_strategy_build(const char *name, const char *const *sets, size_t n_sets,
 /* ctl-chart.c: one configuration on the accuracy-against-tokens chart. */
 struct ctl_chart_point {
 	const char *label; /* the configuration, as given */
-	double tokens;     /* mean tokens (input and output) per item */
+	double tokens;     /* mean output tokens per item */
 	double accuracy;   /* share of items passed, 0 to 1 */
 	double ci_low;     /* its 95% interval */
 	double ci_high;
