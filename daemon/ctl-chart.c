@@ -73,8 +73,10 @@ chart_step(double max)
 static int
 chart_by_tokens(const void *a, const void *b)
 {
-	const struct ctl_chart_point *pa = *(const struct ctl_chart_point *const *)a;
-	const struct ctl_chart_point *pb = *(const struct ctl_chart_point *const *)b;
+	const struct ctl_chart_point *pa =
+	    *(const struct ctl_chart_point *const *)a;
+	const struct ctl_chart_point *pb =
+	    *(const struct ctl_chart_point *const *)b;
 
 	if (pa->tokens < pb->tokens)
 		return -1;

@@ -173,7 +173,6 @@ eval_progress(const char *method, json_t *params, void *arg)
 	fflush(stderr);
 }
 
-
 /*
  * A shallow copy of base (items, agent, scorer, concurrency) with the
  * strategy and the --set params of one configuration, built by
@@ -254,8 +253,8 @@ eval_compare_md(FILE *f, const char *dataset, json_t *configs)
 	{
 		chain = json_object_get(json_object_get(c, "report"), "chain");
 		n = eval_num(chain, "items", NULL);
-		tok = eval_num(json_object_get(chain, "tokens"), "per_item",
-		    "mean");
+		tok = eval_num(
+		    json_object_get(chain, "tokens"), "per_item", "mean");
 		out = n > 0 ? eval_num(chain, "tokens", "output") / n : 0;
 		wall = eval_num(chain, "wall_ms", "mean");
 		if (i == 0) {
@@ -268,10 +267,12 @@ eval_compare_md(FILE *f, const char *dataset, json_t *configs)
 		    json_string_value(json_object_get(c, "label")), n,
 		    eval_num(chain, "passed", NULL),
 		    100.0 * eval_num(chain, "success_rate", NULL),
-		    100.0 * json_number_value(json_array_get(
-		                json_object_get(chain, "ci95"), 0)),
-		    100.0 * json_number_value(json_array_get(
-		                json_object_get(chain, "ci95"), 1)),
+		    100.0 *
+		        json_number_value(
+		            json_array_get(json_object_get(chain, "ci95"), 0)),
+		    100.0 *
+		        json_number_value(
+		            json_array_get(json_object_get(chain, "ci95"), 1)),
 		    tok, out, tok0 > 0 ? out / tok0 : 0.0, wall,
 		    wall0 > 0 ? wall / wall0 : 0.0);
 	}
@@ -313,11 +314,12 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 			label = copy;
 			name = p + 1;
 		}
-		all = xreallocarray(NULL, n_sets + strlen(specs[i]) + 1,
-		    sizeof *all);
+		all = xreallocarray(
+		    NULL, n_sets + strlen(specs[i]) + 1, sizeof *all);
 		memcpy(all, sets, n_sets * sizeof *sets);
 		n_all = n_sets;
-		for (p = spec_sets; p != NULL && (tok = strsep(&p, ",")) != NULL;) {
+		for (p = spec_sets;
+		     p != NULL && (tok = strsep(&p, ",")) != NULL;) {
 			if (*tok != '\0')
 				all[n_all++] = tok;
 		}
@@ -329,7 +331,8 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 			    specs[i]);
 		else {
 			params = eval_params(ctx, base,
-			    strcmp(name, "none") == 0 ? NULL : name, all, n_all);
+			    strcmp(name, "none") == 0 ? NULL : name, all,
+			    n_all);
 			if (params == NULL)
 				rc = CTL_EXIT_USAGE;
 		}
@@ -340,7 +343,8 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 			if (rc == CTL_EXIT_OK) {
 				out = json_pack("{s:s}", "label", label);
 				for (k = 0; k < 2; k++) {
-					chain = json_object_get(params, keys[k]);
+					chain =
+					    json_object_get(params, keys[k]);
 					if (chain != NULL)
 						json_object_set(
 						    out, keys[k], chain);
@@ -358,8 +362,8 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 	if (rc != CTL_EXIT_OK)
 		goto out;
 
-	out = json_pack("{s:s, s:O}", "dataset", dataset, "configurations",
-	    configs);
+	out = json_pack(
+	    "{s:s, s:O}", "dataset", dataset, "configurations", configs);
 	if (report_path != NULL &&
 	    json_dump_file(out, report_path, JSON_INDENT(2)) != 0) {
 		ctl_warn(ctx, "%s: cannot write the report", report_path);
@@ -370,8 +374,8 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 		{
 			chain = json_object_get(
 			    json_object_get(params, "report"), "chain");
-			pts[i].label = json_string_value(
-			    json_object_get(params, "label"));
+			pts[i].label =
+			    json_string_value(json_object_get(params, "label"));
 			pts[i].tokens = eval_num(chain, "items", NULL) > 0
 			    ? eval_num(chain, "tokens", "output") /
 			        eval_num(chain, "items", NULL)
@@ -436,7 +440,8 @@ eval_exec(struct ctl_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		if (strcmp(opt, "--agent") == 0) {
-			json_object_set_new(base, "agent", json_string(argv[++a]));
+			json_object_set_new(
+			    base, "agent", json_string(argv[++a]));
 		} else if (strcmp(opt, "--strategy") == 0) {
 			strategy_name = argv[++a];
 		} else if (strcmp(opt, "--set") == 0) {
