@@ -46,9 +46,10 @@ static json_t *eval_load(const struct ctl_ctx *, const char *);
 static void eval_progress(const char *, json_t *, void *);
 static json_t *eval_params(const struct ctl_ctx *, json_t *, const char *,
     const char *const *, size_t);
-static enum ctl_exit eval_compare(struct ctl_ctx *, json_t *, const char *,
-    const char *const *, size_t, const char *const *, size_t, const char *,
-    const char *);
+static json_t *eval_configs(const struct ctl_ctx *, json_t *,
+    const char *const *, size_t, const char *const *, size_t);
+static enum ctl_exit eval_compare(
+    struct ctl_ctx *, json_t *, const char *, const char *, const char *);
 static void eval_compare_md(FILE *, const char *, json_t *);
 static int eval_write(const struct ctl_ctx *, const char *, const char *);
 
@@ -232,11 +233,30 @@ eval_num(json_t *chain, const char *k1, const char *k2)
 	return json_number_value(v);
 }
 
+/* One compared configuration's figures, as the table and chart show them. */
+static json_t *
+eval_point(json_t *config, struct ctl_chart_point *pt)
+{
+	json_t *chain, *ci;
+	double n;
+
+	chain = json_object_get(json_object_get(config, "report"), "chain");
+	ci = json_object_get(chain, "ci95");
+	n = eval_num(chain, "items", NULL);
+	pt->label = json_string_value(json_object_get(config, "label"));
+	pt->tokens = n > 0 ? eval_num(chain, "tokens", "output") / n : 0;
+	pt->accuracy = eval_num(chain, "success_rate", NULL);
+	pt->ci_low = json_number_value(json_array_get(ci, 0));
+	pt->ci_high = json_number_value(json_array_get(ci, 1));
+	return chain;
+}
+
 /* The comparison as a Markdown table; ratios are to the first row. */
 static void
 eval_compare_md(FILE *f, const char *dataset, json_t *configs)
 {
-	double tok0 = 0, wall0 = 0, tok, out, wall, n;
+	struct ctl_chart_point pt, first;
+	double wall0 = 0, wall;
 	json_t *c, *chain;
 	struct buf b;
 	size_t i;
@@ -251,29 +271,22 @@ eval_compare_md(FILE *f, const char *dataset, json_t *configs)
 	    "| ---: |\n");
 	json_array_foreach(configs, i, c)
 	{
-		chain = json_object_get(json_object_get(c, "report"), "chain");
-		n = eval_num(chain, "items", NULL);
-		tok = eval_num(
-		    json_object_get(chain, "tokens"), "per_item", "mean");
-		out = n > 0 ? eval_num(chain, "tokens", "output") / n : 0;
+		chain = eval_point(c, &pt);
 		wall = eval_num(chain, "wall_ms", "mean");
 		if (i == 0) {
-			tok0 = out;
+			first = pt;
 			wall0 = wall;
 		}
 		buf_printf(&b,
 		    "| %s | %.0f | %.0f | %.1f%% | %.1f%% to %.1f%% | %.1f | "
 		    "%.1f | %.2f× | %.1f | %.2f× |\n",
-		    json_string_value(json_object_get(c, "label")), n,
-		    eval_num(chain, "passed", NULL),
-		    100.0 * eval_num(chain, "success_rate", NULL),
-		    100.0 *
-		        json_number_value(
-		            json_array_get(json_object_get(chain, "ci95"), 0)),
-		    100.0 *
-		        json_number_value(
-		            json_array_get(json_object_get(chain, "ci95"), 1)),
-		    tok, out, tok0 > 0 ? out / tok0 : 0.0, wall,
+		    pt.label, eval_num(chain, "items", NULL),
+		    eval_num(chain, "passed", NULL), 100.0 * pt.accuracy,
+		    100.0 * pt.ci_low, 100.0 * pt.ci_high,
+		    eval_num(
+		        json_object_get(chain, "tokens"), "per_item", "mean"),
+		    pt.tokens,
+		    first.tokens > 0 ? pt.tokens / first.tokens : 0.0, wall,
 		    wall0 > 0 ? wall / wall0 : 0.0);
 	}
 	ctl_print_text(f, b.data, b.len);
@@ -281,27 +294,23 @@ eval_compare_md(FILE *f, const char *dataset, json_t *configs)
 }
 
 /*
- * --compare: one eval.run per configuration "[LABEL=]NAME[:KEY=VALUE,...]"
- * (NAME a strategy, or "none" for the plain agent), each with the
- * global --set options first and its own after them, then the table,
- * the JSON and the chart.
+ * The --compare configurations "[LABEL=]NAME[:KEY=VALUE,...]" (NAME a
+ * strategy, or "none" for the plain agent) as an array of {"label",
+ * "params"}, each params a copy of base with the global --set options
+ * first and the configuration's own after them; NULL after a usage
+ * message.  All are checked before anything runs.
  */
-static enum ctl_exit
-eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
-    const char *const *sets, size_t n_sets, const char *const *specs,
-    size_t n_specs, const char *report_path, const char *chart_path)
+static json_t *
+eval_configs(const struct ctl_ctx *ctx, json_t *base, const char *const *sets,
+    size_t n_sets, const char *const *specs, size_t n_specs)
 {
-	struct ctl_chart_point pts[CTL_COMPARE_MAX];
-	const char **all = NULL;
-	json_t *configs, *params, *result, *out, *chain;
-	enum ctl_exit rc = CTL_EXIT_OK;
-	static const char *const keys[] = { "strategy", "set" };
-	const char *label;
-	char *copy, *name, *spec_sets, *p, *tok, *svg, *title;
-	size_t i, k, n_all;
+	const char **all, *label;
+	json_t *configs, *params = NULL;
+	char *copy, *name, *spec_sets, *p, *tok;
+	size_t n_all;
 
 	configs = json_array();
-	for (i = 0; i < n_specs && rc == CTL_EXIT_OK; i++) {
+	for (size_t i = 0; i < n_specs; i++) {
 		copy = xstrdup(specs[i]);
 		spec_sets = strchr(copy, ':');
 		if (spec_sets != NULL)
@@ -323,9 +332,8 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 			if (*tok != '\0')
 				all[n_all++] = tok;
 		}
-		params = NULL;
 		if (*name == '\0' || *label == '\0')
-			rc = ctl_usage_error(ctx,
+			ctl_usage_error(ctx,
 			    "--compare '%s': give [LABEL=]NAME[:KEY=VALUE,...] "
 			    "with NAME a strategy or none",
 			    specs[i]);
@@ -333,61 +341,68 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 			params = eval_params(ctx, base,
 			    strcmp(name, "none") == 0 ? NULL : name, all,
 			    n_all);
-			if (params == NULL)
-				rc = CTL_EXIT_USAGE;
 		}
-		if (params != NULL) {
-			fprintf(stderr, "eval: configuration %zu/%zu: %s\n",
-			    i + 1, n_specs, label);
-			rc = ctl_request(ctx, "eval.run", params, &result);
-			if (rc == CTL_EXIT_OK) {
-				out = json_pack("{s:s}", "label", label);
-				for (k = 0; k < 2; k++) {
-					chain =
-					    json_object_get(params, keys[k]);
-					if (chain != NULL)
-						json_object_set(
-						    out, keys[k], chain);
-				}
-				json_object_set(out, "report",
-				    json_object_get(result, "report"));
-				json_array_append_new(configs, out);
-				json_decref(result);
-			}
-		}
-		json_decref(params);
+		if (params != NULL)
+			json_array_append_new(configs,
+			    json_pack("{s:s, s:o}", "label", label, "params",
+			        params));
 		free(all);
 		free(copy);
+		if (params == NULL) {
+			json_decref(configs);
+			return NULL;
+		}
+		params = NULL;
 	}
-	if (rc != CTL_EXIT_OK)
-		goto out;
+	return configs;
+}
 
-	out = json_pack(
-	    "{s:s, s:O}", "dataset", dataset, "configurations", configs);
+/*
+ * --compare: one eval.run per configuration of eval_configs(), one after
+ * the other, then the table, the JSON and the chart.
+ */
+static enum ctl_exit
+eval_compare(struct ctl_ctx *ctx, json_t *configs, const char *dataset,
+    const char *report_path, const char *chart_path)
+{
+	static const char *const keys[] = { "strategy", "set" };
+	struct ctl_chart_point pts[CTL_COMPARE_MAX];
+	json_t *c, *params, *result, *rows, *row, *v, *out;
+	enum ctl_exit rc = CTL_EXIT_OK;
+	char *svg, *title;
+	size_t i, n = json_array_size(configs);
+
+	rows = json_array();
+	json_array_foreach(configs, i, c)
+	{
+		params = json_object_get(c, "params");
+		fprintf(stderr, "eval: configuration %zu/%zu: %s\n", i + 1, n,
+		    json_string_value(json_object_get(c, "label")));
+		rc = ctl_request(ctx, "eval.run", params, &result);
+		if (rc != CTL_EXIT_OK)
+			goto out;
+		row = json_pack("{s:O}", "label", json_object_get(c, "label"));
+		for (size_t k = 0; k < 2; k++) {
+			if ((v = json_object_get(params, keys[k])) != NULL)
+				json_object_set(row, keys[k], v);
+		}
+		json_object_set(
+		    row, "report", json_object_get(result, "report"));
+		json_array_append_new(rows, row);
+		json_decref(result);
+	}
+
+	out =
+	    json_pack("{s:s, s:O}", "dataset", dataset, "configurations", rows);
 	if (report_path != NULL &&
 	    json_dump_file(out, report_path, JSON_INDENT(2)) != 0) {
 		ctl_warn(ctx, "%s: cannot write the report", report_path);
 		rc = CTL_EXIT_ERROR;
 	}
 	if (chart_path != NULL) {
-		json_array_foreach(configs, i, params)
-		{
-			chain = json_object_get(
-			    json_object_get(params, "report"), "chain");
-			pts[i].label =
-			    json_string_value(json_object_get(params, "label"));
-			pts[i].tokens = eval_num(chain, "items", NULL) > 0
-			    ? eval_num(chain, "tokens", "output") /
-			        eval_num(chain, "items", NULL)
-			    : 0;
-			pts[i].accuracy = eval_num(chain, "success_rate", NULL);
-			pts[i].ci_low = json_number_value(
-			    json_array_get(json_object_get(chain, "ci95"), 0));
-			pts[i].ci_high = json_number_value(
-			    json_array_get(json_object_get(chain, "ci95"), 1));
-		}
+		json_array_foreach(rows, i, row) eval_point(row, &pts[i]);
 		xasprintf(&title, "Accuracy against tokens: %s", dataset);
-		svg = ctl_chart_svg(pts, json_array_size(configs), title);
+		svg = ctl_chart_svg(pts, json_array_size(rows), title);
 		if (eval_write(ctx, chart_path, svg) != 0)
 			rc = CTL_EXIT_ERROR;
 		free(svg);
@@ -396,10 +411,10 @@ eval_compare(struct ctl_ctx *ctx, json_t *base, const char *dataset,
 	if (ctx->json)
 		ctl_print_json(ctx, stdout, out);
 	else
-		eval_compare_md(stdout, dataset, configs);
+		eval_compare_md(stdout, dataset, rows);
 	json_decref(out);
 out:
-	json_decref(configs);
+	json_decref(rows);
 	return rc;
 }
 
@@ -409,9 +424,10 @@ eval_exec(struct ctl_ctx *ctx, int argc, char **argv)
 	const char *dataset = NULL, *report_path = NULL, *chart_path = NULL;
 	const char *strategy_name = NULL, *opt, *text;
 	const char **sets, *specs[CTL_COMPARE_MAX];
-	json_t *base, *params = NULL, *scorer, *items, *result;
+	json_t *base, *params = NULL, *configs = NULL, *scorer, *items, *c;
+	json_t *result;
 	enum ctl_exit rc = CTL_EXIT_USAGE;
-	size_t n_sets = 0, n_specs = 0;
+	size_t n_sets = 0, n_specs = 0, i;
 	char *end;
 	long conc;
 	double tol;
@@ -520,15 +536,20 @@ eval_exec(struct ctl_ctx *ctx, int argc, char **argv)
 	}
 	json_object_set(base, "scorer", scorer);
 	/* Check the options before reading the dataset. */
-	if (n_specs == 0 &&
-	    (params = eval_params(ctx, base, strategy_name, sets, n_sets)) ==
-	        NULL)
+	if (n_specs > 0) {
+		configs = eval_configs(ctx, base, sets, n_sets, specs, n_specs);
+		if (configs == NULL)
+			goto out;
+	} else if ((params = eval_params(
+	                ctx, base, strategy_name, sets, n_sets)) == NULL)
 		goto out;
 	if ((items = eval_load(ctx, dataset)) == NULL)
 		goto out;
-	json_object_set_new(base, "items", items);
 	if (params != NULL)
 		json_object_set(params, "items", items);
+	json_array_foreach(configs, i, c)
+	    json_object_set(json_object_get(c, "params"), "items", items);
+	json_decref(items);
 
 	/* An evaluation takes as long as its items: no overall limit. */
 	if (ctx->timeout_ms == CTL_DEFAULT_TIMEOUT_MS)
@@ -536,8 +557,8 @@ eval_exec(struct ctl_ctx *ctx, int argc, char **argv)
 	ctx->notify = eval_progress;
 	ctx->notify_arg = &tty;
 	if (n_specs > 0) {
-		rc = eval_compare(ctx, base, dataset, sets, n_sets, specs,
-		    n_specs, report_path, chart_path);
+		rc = eval_compare(
+		    ctx, configs, dataset, report_path, chart_path);
 		ctx->notify = NULL;
 		goto out;
 	}
@@ -563,6 +584,7 @@ eval_exec(struct ctl_ctx *ctx, int argc, char **argv)
 	json_decref(result);
 out:
 	json_decref(params);
+	json_decref(configs);
 	json_decref(base);
 	json_decref(scorer);
 	free(sets);
