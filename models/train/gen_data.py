@@ -46,6 +46,7 @@ sys.path.insert(0, HERE)
 
 import customtools as ct  # noqa: E402
 import kbgen  # noqa: E402
+import phrasing  # noqa: E402
 import react  # noqa: E402
 from toolrun import Tools  # noqa: E402
 
@@ -335,6 +336,8 @@ def gen_calc(ctx, rng, split, default=True):
         kind, vals, templates = rng.choice(CALC_CHAIN)
         v = vals(rng)
         q = rng.choice(_split_templates(templates, split)).format(**v)
+        if split != "test" and rng.random() < ctx.phrased:
+            q = phrasing.calc_chain(rng, kind, v)
         ep = Episode(ctx, tool_lines, q)
         ep.thought("I will calculate this step by step.")
         if kind == "sum2":
@@ -365,6 +368,8 @@ def gen_calc(ctx, rng, split, default=True):
     v = _div_values(rng) if vals is None else vals(rng)
     expr = struct.format(**v)
     q = rng.choice(_split_templates(templates, split)).format(**v)
+    if split != "test" and rng.random() < ctx.phrased:
+        q = phrasing.calc_single(rng, struct, v)
     ep = Episode(ctx, tool_lines, q)
     ep.thought("I need to calculate %s." % expr)
     out, _ = ep.act("calc", {"expression": expr})
@@ -501,6 +506,8 @@ def gen_kb(ctx, rng, split, default=True):
     ent = rng.choice(_entities(ctx, kind, split))
     qs = KB_ATTRS[attr][5] if split == "test" else KB_ATTRS[attr][4]
     q = rng.choice(qs).format(e=ent["name"])
+    if split != "test" and rng.random() < ctx.phrased:
+        q = phrasing.kb_question(rng, attr, ent["name"])
     ep = Episode(ctx, default_lines(ctx, rng), q)
     val = kb_lookup(ep, ctx, ent, attr)
     if val is None:
@@ -586,6 +593,8 @@ def gen_compose(ctx, rng, split, default=True):
         p = rng.choice(_entities(ctx, "person", split))
         q = rng.choice(_split_templates(templates, split)).format(
             a=p["name"])
+        if split != "test" and rng.random() < ctx.phrased:
+            q = phrasing.chained_question(rng, attr, p["name"])
         ep = Episode(ctx, default_lines(ctx, rng), q)
         city = kb_lookup(ep, ctx, p, "birthplace")
         if city is None:
@@ -607,6 +616,8 @@ def gen_compose(ctx, rng, split, default=True):
             n = rng.randint(10, 9999)
         q = rng.choice(_split_templates(templates, split)).format(
             a=a["name"], n=n)
+        if split != "test" and rng.random() < ctx.phrased:
+            q = phrasing.compose_one(rng, op, a["name"], n)
         ep = Episode(ctx, default_lines(ctx, rng), q)
         v = kb_lookup(ep, ctx, a, attr)
         if v is None:
@@ -636,6 +647,8 @@ def gen_compose(ctx, rng, split, default=True):
             a, b = b, a
     q = rng.choice(_split_templates(templates, split)).format(
         a=a["name"], b=b["name"])
+    if split != "test" and rng.random() < ctx.phrased:
+        q = phrasing.compose_two(rng, attr, op, a["name"], b["name"])
     ep = Episode(ctx, default_lines(ctx, rng), q)
     va = kb_lookup(ep, ctx, a, attr)
     if va is None:
@@ -729,18 +742,32 @@ def gen_custom(ctx, rng, split, default=True):
         pool = [c for c in ct.TEST_CONCEPTS
                 if c["key"] != target.concept["key"]]
     else:
-        target = ct.draw_tool(rng, rng.choice(ct.TRAIN_CONCEPTS))
+        made_up = rng.random() < ctx.made_up
+        vctx = {"cities": ctx.cities, "people": ctx.people}
+        if made_up:
+            target = ct.draw_tool(rng, phrasing.made_up_concept(rng, vctx))
+        else:
+            target = ct.draw_tool(rng, rng.choice(ct.TRAIN_CONCEPTS))
         pool = [c for c in ct.TRAIN_CONCEPTS
                 if c["key"] != target.concept["key"]]
     extra = []
     builtins = EVAL_BUILTINS if split == "test" else builtin_names(rng)
     names = {target.name} | set(builtins)
+    attrs = {target.concept["key"].split(":")[1]} \
+        if split != "test" and made_up else set()
     for c in rng.sample(pool, rng.randint(0, 3)):
+        if split != "test" and made_up and rng.random() < 0.6:
+            c = phrasing.made_up_concept(rng, vctx)
+            if c["key"].split(":")[1] in attrs:
+                continue
+            attrs.add(c["key"].split(":")[1])
         t = ct.fixed_tool(c) if c in ct.TEST_CONCEPTS else \
             ct.draw_tool(rng, c)
         if t.name not in names:
             names.add(t.name)
             extra.append(t)
+    if split != "test":
+        rng.shuffle(extra)
     custom = [target] + extra
     lines = [ctx.builtin_lines[n] for n in builtins] + [
         react.tool_line(t.name, t.description, t.schema) for t in custom]
@@ -910,6 +937,12 @@ def main():
     ap.add_argument("--valid", type=int, default=600)
     ap.add_argument("--test-per-family", type=int, default=70)
     ap.add_argument("--wait-share", type=float, default=0.1)
+    ap.add_argument("--phrased", type=float, default=0.7,
+                    help="share of train/valid questions worded from "
+                    "parts (phrasing.py) instead of a fixed template")
+    ap.add_argument("--made-up", type=float, default=0.6,
+                    help="share of invented-tool episodes whose tool is "
+                    "made up from parts (phrasing.py)")
     ap.add_argument("--write-kb", action="store_true",
                     help="rewrite models/kb from kbgen.py")
     ap.add_argument("--write-eval", metavar="DIR", default="",
@@ -945,6 +978,8 @@ def main():
                 sys.exit("gen_data: built-in tool %s missing" % n)
         ctx = Ctx(tools, facts, react.load_template(args.srcdir), lines)
         ctx.wait_share = args.wait_share
+        ctx.phrased = args.phrased
+        ctx.made_up = args.made_up
         for split, n, seed in (("train", args.train, args.seed),
                                ("valid", args.valid, args.seed + 1)):
             recs = generate(ctx, random.Random(seed), split, n)
