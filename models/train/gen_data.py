@@ -707,6 +707,8 @@ def gen_sums(ctx, rng, split, default=True):
     e = " + ".join(str(x) for x in nums)
     lst = ", ".join(str(x) for x in nums[:-1]) + " and %d" % nums[-1]
     q = rng.choice(_split_templates(SUM_Q, split)).format(e=e, l=lst)
+    if split != "test" and rng.random() < ctx.phrased:
+        q = phrasing.sums_question(rng, e, lst)
     ep = Episode(ctx, default_lines(ctx, rng), q)
     total = sum(nums)
     if rng.random() < ctx.wait_share * 2:

@@ -615,3 +615,29 @@ def chained_question(rng, attr, a):
         forms = ["Who is the mayor of {p}?", "Tell me the mayor of {p}.",
                  "Who leads {p} as mayor?", "Name the mayor of {p}."]
     return rng.choice(forms).format(p=place)
+
+
+# ---- tool-free sums ----------------------------------------------------------------
+
+SUM_MANNERS = ["without a tool", "in your head", "by hand",
+               "without a calculator", "without calc", "with no calculator",
+               "on paper", "without any tools", "using only your head",
+               "step by step, without tools", "the old way, by hand"]
+
+SUM_VERBS = [("Add", "l"), ("Sum up", "l"), ("Work out", "e"),
+             ("Find", "e"), ("Total", "l"), ("Compute the sum", "e"),
+             ("Add up", "l"), ("Find the sum of", "l")]
+
+
+def sums_question(rng, e, lst):
+    verb, which = rng.choice(SUM_VERBS)
+    x = e if which == "e" else lst
+    if verb == "Compute the sum":
+        x = "of " + e if rng.random() < 0.5 else "of " + lst
+    manner = rng.choice(SUM_MANNERS)
+    if rng.random() < 0.5:
+        return "%s %s %s." % (verb, x, manner)
+    text = "%s, %s %s." % (manner, verb[0].lower() + verb[1:], x)
+    if rng.random() < 0.3:
+        text = "What is %s, %s?" % (e, manner)
+    return text[0].upper() + text[1:]
