@@ -19,17 +19,26 @@
  * threads becomes the leader, takes every queued token (up to n_batch)
  * and runs them as one infer_decode_batch() forward pass, so concurrent
  * runs read the weights once per step instead of once per run.  Requests
- * are served first come, first served, and no thread waits for a batch
- * to fill: a lone session decodes at once.
+ * are served first come, first served.  A leader whose queue holds fewer
+ * tokens than there are sessions in their decode loop waits a moment
+ * (at most SCHED_GATHER_US) for the others to queue theirs: after a
+ * batch every session samples its next token at about the same time,
+ * and a leader that ran as soon as its own was queued would split one
+ * batch into many small ones.  A lone session never waits.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "agent/agent-int.h"
 #include "agent/backend.h"
 #include "daemon/util.h"
 #include "inference/infer.h"
+
+/* How long a leader waits at most for the other decoding sessions. */
+#define SCHED_GATHER_US 2000
 
 /* One decode request waiting for a batch. */
 struct sched_req {
@@ -52,6 +61,8 @@ struct local_backend {
 	pthread_cond_t cv;
 	struct sched_req *queue; /* FIFO */
 	struct sched_req **tail;
+	size_t n_queued;
+	size_t n_decoding; /* sessions inside their decode loop */
 	int busy; /* a leader is running a batch */
 	uint64_t batches;
 	uint64_t batched_tokens;
@@ -134,6 +145,7 @@ struct agent_backend *
 agent_backend_local_open(const char *path, char **cause)
 {
 	struct local_backend *lb;
+	pthread_condattr_t ca;
 	struct infer_model *model;
 	const struct infer_model_info *info;
 	const char *name;
@@ -154,7 +166,10 @@ agent_backend_local_open(const char *path, char **cause)
 	lb->n_ctx = info->n_ctx;
 	lb->n_batch = info->n_batch;
 	pthread_mutex_init(&lb->mu, NULL);
-	pthread_cond_init(&lb->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&lb->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	lb->tail = &lb->queue;
 	name = info->name != NULL && *info->name != '\0' ? info->name : path;
 	agent_backend_init(&lb->head, &local_ops,
@@ -313,6 +328,24 @@ local_append(struct agent_session *s, const char *text, size_t len,
 	return 0;
 }
 
+/* A session starts or ends its decode loop (a leader gathers for those). */
+static void
+sched_enter(struct local_backend *lb)
+{
+	pthread_mutex_lock(&lb->mu);
+	lb->n_decoding++;
+	pthread_mutex_unlock(&lb->mu);
+}
+
+static void
+sched_leave(struct local_backend *lb)
+{
+	pthread_mutex_lock(&lb->mu);
+	lb->n_decoding--;
+	pthread_cond_broadcast(&lb->cv);
+	pthread_mutex_unlock(&lb->mu);
+}
+
 /*
  * Decodes one token of seq in the next batch.  The calling thread either
  * waits for a leader to run its request or becomes the leader itself.
@@ -324,9 +357,10 @@ sched_decode(struct local_backend *lb, struct infer_seq *seq, int32_t token,
 	struct sched_req req, *batch, *r;
 	struct infer_seq *seqs[256];
 	int32_t toks[256];
+	struct timespec until;
 	char *why;
 	size_t n;
-	int rc;
+	int rc, gathering = 0;
 
 	memset(&req, 0, sizeof req);
 	req.seq = seq;
@@ -334,11 +368,30 @@ sched_decode(struct local_backend *lb, struct infer_seq *seq, int32_t token,
 	pthread_mutex_lock(&lb->mu);
 	*lb->tail = &req;
 	lb->tail = &req.next;
+	lb->n_queued++;
+	pthread_cond_broadcast(&lb->cv);
 	while (!req.done) {
 		if (lb->busy) {
 			pthread_cond_wait(&lb->cv, &lb->mu);
 			continue;
 		}
+		/* Gather: give the other decoding sessions a moment. */
+		if (lb->n_queued < lb->n_decoding &&
+		    lb->n_queued < lb->n_batch) {
+			if (!gathering) {
+				gathering = 1;
+				clock_gettime(CLOCK_MONOTONIC, &until);
+				until.tv_nsec += SCHED_GATHER_US * 1000L;
+				if (until.tv_nsec >= 1000000000L) {
+					until.tv_sec++;
+					until.tv_nsec -= 1000000000L;
+				}
+			}
+			if (pthread_cond_timedwait(&lb->cv, &lb->mu,
+			        &until) != ETIMEDOUT)
+				continue;
+		}
+		gathering = 0;
 		/* Lead: take what is queued, up to the batch limit. */
 		lb->busy = 1;
 		batch = lb->queue;
@@ -353,6 +406,7 @@ sched_decode(struct local_backend *lb, struct infer_seq *seq, int32_t token,
 		lb->queue = r;
 		if (lb->queue == NULL)
 			lb->tail = &lb->queue;
+		lb->n_queued -= n;
 		pthread_mutex_unlock(&lb->mu);
 
 		why = NULL;
@@ -458,6 +512,7 @@ local_generate(struct agent_session *s, const struct agent_gen_params *p,
 	cap = infer_detok_max(lb->model);
 	piece = xmalloc(cap + 1);
 	res->finish = AGENT_FINISH_EOS;
+	sched_enter(lb);
 	for (;;) {
 		if (agent_gen_stopped(p)) {
 			res->finish = AGENT_FINISH_CANCELLED;
@@ -477,12 +532,16 @@ local_generate(struct agent_session *s, const struct agent_gen_params *p,
 		res->logprob_sum += lp;
 		if (first == 0)
 			first = clock_mono_ns();
-		if (sched_decode(lb, ls->seq, tok, cause) != 0)
+		if (sched_decode(lb, ls->seq, tok, cause) != 0) {
+			sched_leave(lb);
 			goto out;
+		}
 		logits = infer_seq_logits(ls->seq);
 		npiece = infer_detok_push(&dt, tok, piece, cap, cause);
-		if (npiece < 0)
+		if (npiece < 0) {
+			sched_leave(lb);
 			goto out;
+		}
 		pushed = agent_gen_text_push(
 		    &g, piece, (size_t)npiece, AGENT_GEN_MAX_BYTES);
 		/* A boundary: every byte of this token is out. */
@@ -498,6 +557,7 @@ local_generate(struct agent_session *s, const struct agent_gen_params *p,
 			break;
 		}
 	}
+	sched_leave(lb);
 	if (!g.stopped) {
 		npiece = (int)infer_detok_flush(&dt, piece, cap);
 		if (npiece > 0)
