@@ -399,10 +399,10 @@ cli_tokenize(int argc, char **argv)
 {
 	struct infer_model_params mp;
 	struct infer_model *model = NULL;
-	const char *path = NULL, *prompt = NULL;
-	char *cause = NULL;
+	const char *path = NULL, *prompt = NULL, *file = NULL;
+	char *cause = NULL, *text = NULL;
 	int32_t *ids = NULL;
-	size_t n = 0;
+	size_t n = 0, text_len = 0;
 	int as_ids = 0, flags = INFER_TOK_ADD_SPECIAL, rc = CLI_FAIL;
 
 	for (int i = 0; i < argc; i++) {
@@ -415,6 +415,9 @@ cli_tokenize(int argc, char **argv)
 			if (cli_opt_str("tokenize", argc, argv, &i, &prompt) !=
 			    0)
 				return CLI_USAGE;
+		} else if (strcmp(a, "-f") == 0) {
+			if (cli_opt_str("tokenize", argc, argv, &i, &file) != 0)
+				return CLI_USAGE;
 		} else if (strcmp(a, "--ids") == 0)
 			as_ids = 1;
 		else if (strcmp(a, "--no-bos") == 0)
@@ -424,9 +427,9 @@ cli_tokenize(int argc, char **argv)
 		else
 			return cli_usage("tokenize", "unknown option '%s'", a);
 	}
-	if (path == NULL || prompt == NULL)
-		return cli_usage(
-		    "tokenize", "-m FILE and -p TEXT are required");
+	if (path == NULL || (prompt == NULL) == (file == NULL))
+		return cli_usage("tokenize",
+		    "-m FILE and one of -p TEXT or -f FILE are required");
 
 	/* The vocabulary is all it needs: vocabulary-only files work. */
 	infer_model_params_init(&mp);
@@ -434,7 +437,14 @@ cli_tokenize(int argc, char **argv)
 	model = infer_model_load(path, &mp, &cause);
 	if (model == NULL)
 		goto fail;
-	ids = infer_tokenize(model, prompt, strlen(prompt), flags, &n, &cause);
+	if (file != NULL) {
+		text = cli_read_file(file, &text_len, &cause);
+		if (text == NULL)
+			goto fail;
+		ids = infer_tokenize(model, text, text_len, flags, &n, &cause);
+	} else
+		ids = infer_tokenize(
+		    model, prompt, strlen(prompt), flags, &n, &cause);
 	if (ids == NULL)
 		goto fail;
 	if (as_ids) {
@@ -465,6 +475,7 @@ fail:
 	rc = cli_fail("%s", cause != NULL ? cause : "out of memory");
 out:
 	free(cause);
+	free(text);
 	free(ids);
 	infer_model_free(model);
 	return rc;

@@ -28,7 +28,7 @@ static const struct cli_cmd cli_cmds[] = {
 	    cli_generate },
 	{ "perplexity", "-m FILE -f TEXT [-c 128] [-b N] [-t THREADS]",
 	    cli_perplexity },
-	{ "tokenize", "-m FILE -p TEXT [--ids] [--no-bos] [--special]",
+	{ "tokenize", "-m FILE (-p TEXT | -f FILE) [--ids] [--no-bos] [--special]",
 	    cli_tokenize },
 	{ "bench", "-m FILE [-p 512] [-n 128] [-t 2] [-r 3]", cli_bench },
 	{ "quantize", "IN OUT TYPE [-t THREADS]", cli_quantize },

@@ -47,12 +47,60 @@ def engine_ids(infer, model, text):
     return json.loads(r.stdout.decode("utf-8"))
 
 
+def check_all(args, tok, tokens, bos):
+    """Every transcript of train, valid and test, and every model-only
+    text: one file for the engine, each text encoded on its own here."""
+    eot = tokens.index("<|endoftext|>")
+    texts = []
+    for split in ("train", "valid", "test"):
+        with open(os.path.join(args.data, split + ".jsonl"),
+                  encoding="utf-8") as f:
+            for line in f:
+                rec = json.loads(line)
+                texts.append("".join(s[0] for s in rec["segments"]))
+                texts.append("".join(s[0] for s in rec["segments"][1:]
+                                     if s[1]))
+    for t in texts:
+        if "<|endoftext|>" in t:
+            return "check_tokenizer: a text holds <|endoftext|>"
+    path = os.path.join(args.data, "all-texts.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("<|endoftext|>".join(texts))
+    r = subprocess.run([args.infer, "tokenize", "-m", args.model, "-f", path,
+                        "--ids", "--special"], capture_output=True)
+    os.unlink(path)
+    if r.returncode != 0:
+        return "agentd-infer tokenize: %s" % r.stderr.decode(
+            "utf-8", "replace").strip()
+    got = json.loads(r.stdout.decode("utf-8"))
+    want = [bos]
+    for i, t in enumerate(texts):
+        if i:
+            want.append(eot)
+        want.extend(tok.encode(t))
+    if got == want:
+        print("check_tokenizer: all %d texts (%d tokens), 0 differ"
+              % (len(texts), len(want)))
+        return 0
+    n = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b),
+             min(len(got), len(want)))
+    which = want[:n].count(eot)
+    return ("check_tokenizer: text %d of %d (%r) differs at token %d of "
+            "the whole: engine %s, python %s"
+            % (which, len(texts), texts[which][:60], n, got[n:n + 4],
+               want[n:n + 4]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--infer", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--n", type=int, default=120)
+    ap.add_argument("--all", action="store_true",
+                    help="every episode of the data set: the transcripts "
+                    "joined by <|endoftext|> into one text the engine "
+                    "tokenizes at once")
     args = ap.parse_args()
     with gi.read(args.model) as g:
         tokens = g.require("tokenizer.ggml.tokens")
@@ -63,6 +111,8 @@ def main():
     if tok.tokens != tokens:
         sys.exit("check_tokenizer: %s: token list is not bpe.py's order"
                  % args.model)
+    if args.all:
+        sys.exit(check_all(args, tok, tokens, bos))
     texts = list(EXTRA)
     recs = []
     for split in ("train", "valid", "test"):

@@ -1,9 +1,12 @@
 #!/bin/sh
 # test-model-tokenizer.sh: the bundled model's tokenizer in Python
 # (models/train/bpe.py, rebuilt from the merges in the GGUF file) and the
-# engine's (agentd-infer tokenize) give the same ids on a sample of
-# freshly generated episodes (whole transcripts and the model's own
-# steps) and on texts that stress the GPT-2 pre-tokenizer.
+# engine's (agentd-infer tokenize) give the same ids on the whole data
+# set `make model` trains on, generated afresh (every transcript and
+# every model-only text of train, valid and test: one file the engine
+# tokenizes at once, each text encoded on its own in Python), then text
+# by text on a sample of it and on texts that stress the GPT-2
+# pre-tokenizer.
 #
 # Skips (77) without Debian's python3-numpy, but fails under CI=true.
 set -u
@@ -39,12 +42,14 @@ fi
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
+# The whole data set `make model` trains on (the generator's defaults).
 if ! "$PY" "$SRC/models/train/gen_data.py" --tools "$TOOLS" \
-    --out "$tmp/data" --train 300 --valid 30 --test-per-family 10 \
-    >"$tmp/gen.log" 2>&1; then
+    --out "$tmp/data" >"$tmp/gen.log" 2>&1; then
 	cat "$tmp/gen.log" >&2
 	echo "test-model-tokenizer: gen_data.py failed" >&2
 	exit 1
 fi
+"$PY" "$SRC/models/train/check_tokenizer.py" --model "$MODEL" \
+    --infer "$INFER" --data "$tmp/data" --all || exit 1
 exec "$PY" "$SRC/models/train/check_tokenizer.py" --model "$MODEL" \
     --infer "$INFER" --data "$tmp/data" --n 150
