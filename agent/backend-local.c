@@ -29,8 +29,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/agent-int.h"
 #include "agent/backend.h"

@@ -84,7 +84,7 @@ def check_all(args, tok, tokens, bos):
         return 0
     n = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b),
              min(len(got), len(want)))
-    which = want[:n].count(eot)
+    which = want[1:n].count(eot)  # the BOS is the same token
     return ("check_tokenizer: text %d of %d (%r) differs at token %d of "
             "the whole: engine %s, python %s"
             % (which, len(texts), texts[which][:60], n, got[n:n + 4],
