@@ -292,6 +292,12 @@ CALC_CHAIN = [
 ]
 
 
+def _phrased(ctx, rng, split):
+    """Whether a train or valid question is worded from parts
+    (phrasing.py) instead of its fixed template; never a test one."""
+    return split != "test" and rng.random() < ctx.phrased
+
+
 def _split_templates(templates, split):
     if split == "test":
         return [t[2:] for t in templates if t.startswith("T:")]
@@ -336,7 +342,7 @@ def gen_calc(ctx, rng, split, default=True):
         kind, vals, templates = rng.choice(CALC_CHAIN)
         v = vals(rng)
         q = rng.choice(_split_templates(templates, split)).format(**v)
-        if split != "test" and rng.random() < ctx.phrased:
+        if _phrased(ctx, rng, split):
             q = phrasing.calc_chain(rng, kind, v)
         ep = Episode(ctx, tool_lines, q)
         ep.thought("I will calculate this step by step.")
@@ -368,7 +374,7 @@ def gen_calc(ctx, rng, split, default=True):
     v = _div_values(rng) if vals is None else vals(rng)
     expr = struct.format(**v)
     q = rng.choice(_split_templates(templates, split)).format(**v)
-    if split != "test" and rng.random() < ctx.phrased:
+    if _phrased(ctx, rng, split):
         q = phrasing.calc_single(rng, struct, v)
     ep = Episode(ctx, tool_lines, q)
     ep.thought("I need to calculate %s." % expr)
@@ -506,7 +512,7 @@ def gen_kb(ctx, rng, split, default=True):
     ent = rng.choice(_entities(ctx, kind, split))
     qs = KB_ATTRS[attr][5] if split == "test" else KB_ATTRS[attr][4]
     q = rng.choice(qs).format(e=ent["name"])
-    if split != "test" and rng.random() < ctx.phrased:
+    if _phrased(ctx, rng, split):
         q = phrasing.kb_question(rng, attr, ent["name"])
     ep = Episode(ctx, default_lines(ctx, rng), q)
     val = kb_lookup(ep, ctx, ent, attr)
@@ -593,7 +599,7 @@ def gen_compose(ctx, rng, split, default=True):
         p = rng.choice(_entities(ctx, "person", split))
         q = rng.choice(_split_templates(templates, split)).format(
             a=p["name"])
-        if split != "test" and rng.random() < ctx.phrased:
+        if _phrased(ctx, rng, split):
             q = phrasing.chained_question(rng, attr, p["name"])
         ep = Episode(ctx, default_lines(ctx, rng), q)
         city = kb_lookup(ep, ctx, p, "birthplace")
@@ -616,7 +622,7 @@ def gen_compose(ctx, rng, split, default=True):
             n = rng.randint(10, 9999)
         q = rng.choice(_split_templates(templates, split)).format(
             a=a["name"], n=n)
-        if split != "test" and rng.random() < ctx.phrased:
+        if _phrased(ctx, rng, split):
             q = phrasing.compose_one(rng, op, a["name"], n)
         ep = Episode(ctx, default_lines(ctx, rng), q)
         v = kb_lookup(ep, ctx, a, attr)
@@ -647,7 +653,7 @@ def gen_compose(ctx, rng, split, default=True):
             a, b = b, a
     q = rng.choice(_split_templates(templates, split)).format(
         a=a["name"], b=b["name"])
-    if split != "test" and rng.random() < ctx.phrased:
+    if _phrased(ctx, rng, split):
         q = phrasing.compose_two(rng, attr, op, a["name"], b["name"])
     ep = Episode(ctx, default_lines(ctx, rng), q)
     va = kb_lookup(ep, ctx, a, attr)
@@ -707,7 +713,7 @@ def gen_sums(ctx, rng, split, default=True):
     e = " + ".join(str(x) for x in nums)
     lst = ", ".join(str(x) for x in nums[:-1]) + " and %d" % nums[-1]
     q = rng.choice(_split_templates(SUM_Q, split)).format(e=e, l=lst)
-    if split != "test" and rng.random() < ctx.phrased:
+    if _phrased(ctx, rng, split):
         q = phrasing.sums_question(rng, e, lst)
     ep = Episode(ctx, default_lines(ctx, rng), q)
     total = sum(nums)

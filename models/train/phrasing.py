@@ -543,8 +543,7 @@ def made_up_concept(rng, ctx):
     concept = dict(key="made-up:" + attr + ":" + src, names=[name],
                    descs=[desc], args=[("v", [arg], "string")],
                    values={"v": value},
-                   q=[rng.choice(Q_FORMS).replace("{v}", "{v}").replace(
-                       "{attr}", attr)],
+                   q=[rng.choice(Q_FORMS).replace("{attr}", attr)],
                    out=out)
     return concept
 
