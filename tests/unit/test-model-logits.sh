@@ -9,16 +9,16 @@
 # the largest reference logit, plus greedy agreement wherever the
 # reference's top two logits are further apart than the tolerance):
 #   F32   1e-4  (the weights are the same numbers; float32 arithmetic)
-#   Q8_0  0.15  (weights and activations quantized to 8 bits as ggml
+#   Q8_0  8e-2  (weights and activations quantized to 8 bits as ggml
 #               does.  This bound is on the model, not on the engine: how
-#               far 8-bit rounding moves a logit depends on the weights,
-#               and this model's logits are sharp (max 27).  The committed
-#               model measures 0.108 at its worst position (the one
-#               before it 0.056), with greedy agreement at every position
-#               that is not a near tie: models/README.md.  The engine's
-#               Q8_0 arithmetic itself is checked to float noise against
-#               the numpy reference (test-reference.sh) and llama.cpp
-#               computes the same integers: docs/inference.md)
+#               far 8-bit rounding moves a logit depends on the weights.
+#               The committed model measures 2.8e-2 at its worst position
+#               (the previous model 0.108, the first one 5.6e-2), with greedy
+#               agreement at every position that is not a near tie:
+#               models/README.md.  The engine's Q8_0 arithmetic itself is
+#               checked to float noise against the numpy reference
+#               (test-reference.sh) and llama.cpp computes the same
+#               integers: docs/inference.md)
 set -u
 
 : "${OUT:=build}"
@@ -32,7 +32,7 @@ if [ ! -x "$PROG" ]; then
 	exit 1
 fi
 rc=0
-for pair in "f32 1e-4" "q8_0 0.15"; do
+for pair in "f32 1e-4" "q8_0 8e-2"; do
 	set -- $pair
 	model="$SRC/models/agentd-tiny-moe-$1.gguf"
 	if [ ! -f "$model" ]; then
