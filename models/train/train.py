@@ -2,8 +2,8 @@
 """train.py: trains the bundled MoE model on the generated episodes.
 
     train.py --data DIR --work DIR [--seed N] [--steps N]
-             [--drill-steps N] [--drill-coef C] [--quick] [--resume]
-             [--threads 2]
+             [--drill-steps N] [--drill-coef C] [--drill-sums N]
+             [--quick] [--resume] [--threads 2]
 
 Reads DIR/{train,valid}.jsonl and DIR/tokenizer.json, writes into the
 work folder: ckpt.pt (the latest checkpoint: weights, optimiser, data
@@ -38,12 +38,14 @@ keys compete rather than three hundred; RoPE makes the pattern relative,
 so it carries over to the full prompt of the main phase.
 
 Addition drill: after the --steps of the main phase come --drill-steps
-more with the same episodes plus, in every step, a batch of scratchpad
-columns ("7 + 5 + 1 = 13, write 3 carry 1.", add_batch()) weighted
---drill-coef, trained on what follows each "=".  The episodes hold too
-few of them for the model to learn the table of one-digit sums: after
-the main phase alone it writes "4 + 3 = 8" and gets almost no tool-free
-sum right.  The cosine is recomputed over the longer run, so the rate
+more with the same episodes plus, in every step, a drill batch weighted
+--drill-coef (add_batch()): rows of scratchpad columns ("7 + 5 + 1 = 13,
+write 3 carry 1."), trained on what follows each "=", and --drill-sums
+rows of whole tool-free sums after the curriculum's short prompt.  The
+episodes hold too few of either for the model to learn the table of
+one-digit sums and where to read a column's digits: after the main
+phase alone it writes "4 + 3 = 8" and gets almost no tool-free sum
+right.  The cosine is recomputed over the longer run, so the rate
 climbs back and decays again.  --quick trains
 a tiny model for a few steps: a test of the pipeline, not a usable
 model.
