@@ -707,11 +707,18 @@ def scratchpad(nums):
         " ".join(parts), total)
 
 
-def gen_sums(ctx, rng, split, default=True):
+def sum_operands(rng):
+    """The numbers of a tool-free sum (2 up to 4 digits, or 3 up to 3),
+    as an expression and as a list: (nums, "a + b", "a and b")."""
     k = 2 if rng.random() < 0.65 else 3
     nums = [rng.randint(10, 9999 if k == 2 else 999) for _ in range(k)]
     e = " + ".join(str(x) for x in nums)
     lst = ", ".join(str(x) for x in nums[:-1]) + " and %d" % nums[-1]
+    return nums, e, lst
+
+
+def gen_sums(ctx, rng, split, default=True):
+    nums, e, lst = sum_operands(rng)
     q = rng.choice(_split_templates(SUM_Q, split)).format(e=e, l=lst)
     if _phrased(ctx, rng, split):
         q = phrasing.sums_question(rng, e, lst)

@@ -72,7 +72,7 @@ sys.path.insert(0, HERE)
 
 import bpe  # noqa: E402
 import phrasing  # noqa: E402
-from gen_data import FINAL_THOUGHT, scratchpad  # noqa: E402
+from gen_data import FINAL_THOUGHT, scratchpad, sum_operands  # noqa: E402
 from model import Config, Model  # noqa: E402
 
 FULL = Config(n_vocab=0, n_embd=128, n_layer=4, n_head=4, n_kv_head=2,
@@ -284,10 +284,7 @@ def sum_row(tok, rng):
     """A tool-free sum as gen_data writes it, after the curriculum's
     short prompt: (ids, mask), trained on the scratchpad and the
     answer."""
-    k = 2 if rng.random() < 0.65 else 3
-    nums = [rng.randint(10, 9999 if k == 2 else 999) for _ in range(k)]
-    e = " + ".join(str(x) for x in nums)
-    lst = ", ".join(str(x) for x in nums[:-1]) + " and %d" % nums[-1]
+    nums, e, lst = sum_operands(rng)
     ids = [tok.eot] + tok.encode("Question:")
     mask = [0] * len(ids)
     for text, trained in [(" %s\n" % phrasing.sums_question(rng, e, lst), 0),
