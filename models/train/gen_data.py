@@ -708,8 +708,9 @@ def scratchpad(nums):
 
 
 def sum_operands(rng):
-    """The numbers of a tool-free sum (2 up to 4 digits, or 3 up to 3),
-    as an expression and as a list: (nums, "a + b", "a and b")."""
+    """The numbers of a tool-free sum (two of up to four digits, or three
+    of up to three), as a list, an expression and words:
+    (nums, "a + b", "a and b")."""
     k = 2 if rng.random() < 0.65 else 3
     nums = [rng.randint(10, 9999 if k == 2 else 999) for _ in range(k)]
     e = " + ".join(str(x) for x in nums)

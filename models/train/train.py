@@ -46,9 +46,10 @@ episodes hold too few of either for the model to learn the table of
 one-digit sums and where to read a column's digits: after the main
 phase alone it writes "4 + 3 = 8" and gets almost no tool-free sum
 right.  The cosine is recomputed over the longer run, so the rate
-climbs back and decays again.  --quick trains
-a tiny model for a few steps: a test of the pipeline, not a usable
-model.
+climbs back and decays again.
+
+--quick trains a tiny model for a few steps: a test of the pipeline,
+not a usable model.
 """
 
 import os
